@@ -1,0 +1,34 @@
+"""fhirauth: a payer-side Da Vinci PAS prior-authorization server."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from fhirauth.config import Settings
+from fhirauth.services import Services
+
+__all__ = ["Settings", "create_app"]
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    services: Services | None = None,
+    run_migrations: bool = True,
+) -> Flask:
+    """The application factory: settings from the environment unless given."""
+    settings = settings or (services.settings if services else Settings.from_env())
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.extensions["fhirauth"] = services or Services.build(settings, run_migrations=run_migrations)
+
+    from fhirauth.api import errors, fhir
+
+    errors.init_app(app)
+    app.register_blueprint(fhir.bp)
+    return app

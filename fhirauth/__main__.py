@@ -1,0 +1,3 @@
+from fhirauth.cli import main
+
+main()

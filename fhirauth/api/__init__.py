@@ -1,0 +1,1 @@
+"""Flask blueprints: HTTP only. Parse the HTTP request, call an operation, render."""

@@ -1,0 +1,63 @@
+"""The FHIR REST surface at ``/fhir``."""
+
+from __future__ import annotations
+
+import orjson
+from flask import Blueprint, Response, current_app, request
+
+from fhirauth.api.errors import FHIR_JSON
+from fhirauth.errors import NotFound, Unsupported
+from fhirauth.operations import claim_submit, metadata
+from fhirauth.principal import ANONYMOUS
+from fhirauth.services import Services
+from fhirauth.store import repository
+
+bp = Blueprint("fhir", __name__, url_prefix="/fhir")
+_JSON_TYPES = {"application/fhir+json", "application/json"}
+
+
+def services() -> Services:
+    return current_app.extensions["fhirauth"]
+
+
+def fhir_response(body: bytes, status: int = 200) -> Response:
+    return Response(body, status=status, mimetype=FHIR_JSON)
+
+
+def json_body() -> bytes:
+    if request.mimetype not in _JSON_TYPES:
+        raise Unsupported(
+            f"Content-Type {request.mimetype or '(none)'!r} is not accepted; send "
+            "application/fhir+json or application/json"
+        )
+    return request.get_data(cache=False)
+
+
+@bp.get("/metadata")
+def capability_statement() -> Response:
+    return fhir_response(orjson.dumps(metadata.capability_statement(services().settings)))
+
+
+@bp.post("/Claim/$submit")
+def claim_submit_op() -> Response:
+    result = claim_submit.submit(json_body(), ANONYMOUS, services())
+    return fhir_response(result.body)
+
+
+@bp.get("/Claim/<claim_id>")
+def claim_read(claim_id: str) -> Response:
+    with services().sessions() as session:
+        sub = repository.claim_by_id(session, claim_id)
+        if sub is None:
+            raise NotFound(f"Claim/{claim_id}")
+        return fhir_response(orjson.dumps({**sub.claim, "id": sub.claim_id}))
+
+
+@bp.get("/ClaimResponse/<response_id>")
+def claim_response_read(response_id: str) -> Response:
+    with services().sessions() as session:
+        version = repository.latest_response(session, response_id)
+        if version is None:
+            raise NotFound(f"ClaimResponse/{response_id}")
+        resource = orjson.loads(version.bundle)["entry"][0]["resource"]
+        return fhir_response(orjson.dumps(resource))

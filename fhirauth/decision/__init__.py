@@ -1,0 +1,1 @@
+"""Rule results → decisions → ClaimResponse and the PAS response Bundle."""

@@ -1,0 +1,1 @@
+"""Pure FHIR plumbing: parsing, reference resolution, OperationOutcome. Never imports flask."""

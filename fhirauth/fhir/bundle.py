@@ -1,0 +1,372 @@
+"""A PAS request Bundle → :class:`PasRequest`, with FHIR Bundle reference resolution.
+
+Structural breakage (what makes a bundle impossible to process at all) raises
+:class:`~fhirauth.errors.Invalid` listing every problem with its FHIRPath. Problems a payer
+can live with (a PractitionerRole's Location that is not in the bundle) become warnings on
+the request: the IG's own examples have them, and PAS conf-14 forbids a 4xx for missing
+optional data.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import pydantic
+from fhir.resources.R4B import get_fhir_model_class
+
+from fhirauth.errors import Invalid, Issue, invalid
+
+_ABSOLUTE = re.compile(r"^https?://[^/\s]+(/[^\s]*)?$")
+_RESTFUL = re.compile(
+    r"^(?P<base>.*/)?(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})(/_history/[^/]+)?$"
+)
+_URN_UUID = re.compile(
+    r"^urn:uuid:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One Bundle entry as received; ``index`` is its position, for FHIRPaths."""
+
+    index: int
+    full_url: str
+    resource: dict[str, Any]
+
+    @property
+    def path(self) -> str:
+        return f"Bundle.entry[{self.index}].resource"
+
+    @property
+    def type(self) -> str:
+        return str(self.resource.get("resourceType"))
+
+
+@dataclass
+class PasRequest:
+    """A parsed PAS request: the Bundle as sent plus the entries the Claim depends on."""
+
+    bundle: dict[str, Any]
+    entries: list[Entry]
+    claim: Entry
+    patient: Entry
+    insurer: Entry
+    provider: Entry
+    coverages: list[Entry]
+    warnings: list[Issue] = field(default_factory=list)
+
+    @property
+    def items(self) -> list[dict[str, Any]]:
+        return list(self.claim.resource.get("item") or [])
+
+    def resolve(self, reference: str, referrer: Entry) -> list[Entry]:
+        return resolve(reference, referrer, self.entries)
+
+
+def load_json(body: bytes | str) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        # orjson names the position, never the content: safe to echo.
+        raise invalid(f"The body is not valid JSON: {exc}", code="structure") from None
+
+
+def unwrap_parameters(resource: Any, parameter: str = "resource") -> Any:
+    """Accept the operation's Parameters form: ``parameter[name=resource].resource``."""
+    if not isinstance(resource, dict) or resource.get("resourceType") != "Parameters":
+        return resource
+    params = resource.get("parameter")
+    found = [
+        p.get("resource")
+        for p in params or []
+        if isinstance(p, dict) and p.get("name") == parameter and "resource" in p
+    ]
+    if len(found) != 1:
+        raise invalid(
+            f"A Parameters body must carry exactly one '{parameter}' parameter holding the Bundle",
+            "Parameters.parameter",
+        )
+    return found[0]
+
+
+def parse_request(body: bytes | str | dict[str, Any]) -> PasRequest:
+    """Parse a PAS request Bundle (or a Parameters holding one)."""
+    data = unwrap_parameters(load_json(body) if isinstance(body, bytes | str) else body)
+    entries = _entries(data)
+    _validate_models(data, entries)
+
+    issues: list[Issue] = []
+    warnings: list[Issue] = []
+    for e in entries:
+        if not (_ABSOLUTE.match(e.full_url) or _URN_UUID.match(e.full_url)):
+            issues.append(
+                Issue(
+                    "invalid",
+                    "entry.fullUrl must be an absolute http(s) URL or urn:uuid:<uuid>",
+                    (f"Bundle.entry[{e.index}].fullUrl",),
+                )
+            )
+    for i, raw in enumerate(data["entry"]):
+        for key in ("request", "response", "search"):
+            if key in raw:
+                warnings.append(
+                    Issue(
+                        "invalid",
+                        f"entry.{key} is not allowed in a PAS request Bundle and was ignored",
+                        (f"Bundle.entry[{i}].{key}",),
+                        "warning",
+                    )
+                )
+    if data.get("type") != "collection":
+        warnings.append(
+            Issue(
+                "invalid", "A PAS request Bundle has type 'collection'", ("Bundle.type",), "warning"
+            )
+        )
+
+    claim = entries[0]
+    if claim.type != "Claim":
+        raise invalid("The first entry of a PAS request Bundle must be a Claim", f"{claim.path}")
+    if claim.resource.get("use") != "preauthorization":
+        issues.append(
+            Issue(
+                "invalid",
+                "Claim.use must be 'preauthorization' for a prior authorization request",
+                (f"{claim.path}.use",),
+            )
+        )
+    issues += _duplicate_sequences(claim, "item")
+    issues += _duplicate_sequences(claim, "supportingInfo")
+
+    found: dict[str, list[Entry]] = {}
+    for path, ref in _claim_references(claim):
+        targets, problem = _resolve_required(ref, claim, entries, path)
+        if problem:
+            issues.append(problem)
+        found[path] = targets
+    if issues:
+        raise Invalid(issues)
+
+    warnings += _unresolved_deeper_references(claim, entries, set(found))
+
+    def one(path: str) -> Entry:
+        return found[path][0]
+
+    coverages = [one(p) for p in found if p.startswith(f"{claim.path}.insurance[")]
+    return PasRequest(
+        bundle=data,
+        entries=entries,
+        claim=claim,
+        patient=one(f"{claim.path}.patient"),
+        insurer=one(f"{claim.path}.insurer"),
+        provider=one(f"{claim.path}.provider"),
+        coverages=coverages,
+        warnings=warnings,
+    )
+
+
+def _entries(data: Any) -> list[Entry]:
+    if not isinstance(data, dict):
+        raise invalid("The body must be a FHIR resource (a JSON object)", code="structure")
+    kind = data.get("resourceType")
+    if kind != "Bundle":
+        raise invalid(f"Expected a Bundle, got {kind!r}", "Bundle" if kind is None else str(kind))
+    raw = data.get("entry")
+    if not isinstance(raw, list) or not raw:
+        raise invalid(
+            "A PAS request Bundle needs entries, the first of them the Claim",
+            "Bundle.entry",
+            code="required",
+        )
+    entries: list[Entry] = []
+    issues: list[Issue] = []
+    for i, e in enumerate(raw):
+        resource = e.get("resource") if isinstance(e, dict) else None
+        full_url = e.get("fullUrl") if isinstance(e, dict) else None
+        if not isinstance(resource, dict):
+            issues.append(
+                Issue("required", "Every entry needs a resource", (f"Bundle.entry[{i}].resource",))
+            )
+        if not isinstance(full_url, str):
+            issues.append(
+                Issue("required", "Every entry needs a fullUrl", (f"Bundle.entry[{i}].fullUrl",))
+            )
+        if isinstance(resource, dict) and isinstance(full_url, str):
+            entries.append(Entry(i, full_url, resource))
+    if issues:
+        raise Invalid(issues)
+    return entries
+
+
+def _validate_models(data: dict[str, Any], entries: list[Entry]) -> None:
+    """Check every resource against the R4 models, each on its own so paths stay exact."""
+    issues: list[Issue] = []
+    shell = {
+        **data,
+        "entry": [{k: v for k, v in e.items() if k != "resource"} for e in data["entry"]],
+    }
+    issues += _model_issues("Bundle", shell, "Bundle")
+    for e in entries:
+        issues += _model_issues(e.type, e.resource, e.path)
+    if issues:
+        raise Invalid(issues)
+
+
+def _model_issues(kind: str, resource: dict[str, Any], path: str) -> list[Issue]:
+    try:
+        model = get_fhir_model_class(kind)
+    except (ValueError, KeyError, TypeError):
+        return [Issue("not-supported", f"{kind!r} is not an R4 resource type", (f"{path}",))]
+    try:
+        model.model_validate(resource)
+    except pydantic.ValidationError as exc:
+        return [
+            Issue("structure", err["msg"], (_fhirpath(path, err["loc"]),))
+            for err in exc.errors(include_input=False, include_url=False)
+        ]
+    except (ValueError, KeyError, TypeError) as exc:
+        # fhir.resources raises these for shapes pydantic never sees (an unknown contained
+        # resourceType, a primitive where a resource belongs); the message is the library's.
+        return [Issue("structure", f"{type(exc).__name__}: not a valid {kind}", (path,))]
+    return []
+
+
+def _fhirpath(prefix: str, loc: tuple[Any, ...]) -> str:
+    out = prefix
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            name = str(part).removesuffix("__ext")
+            out += "." + (name[:-5] if name.endswith("_fhir") else name)
+    return out
+
+
+def _duplicate_sequences(claim: Entry, element: str) -> list[Issue]:
+    seen: dict[Any, int] = {}
+    issues = []
+    for i, item in enumerate(claim.resource.get(element) or []):
+        seq = item.get("sequence")
+        if seq in seen:
+            issues.append(
+                Issue(
+                    "invalid",
+                    f"{element}.sequence {seq} is used twice; sequences identify "
+                    f"{element} entries across requests and responses and must be unique",
+                    (
+                        f"{claim.path}.{element}[{seen[seq]}].sequence",
+                        f"{claim.path}.{element}[{i}].sequence",
+                    ),
+                )
+            )
+        else:
+            seen[seq] = i
+    return issues
+
+
+def _claim_references(claim: Entry) -> Iterator[tuple[str, Any]]:
+    c = claim.resource
+    for name in ("patient", "insurer", "provider"):
+        yield f"{claim.path}.{name}", c.get(name)
+    for i, ins in enumerate(c.get("insurance") or []):
+        yield f"{claim.path}.insurance[{i}].coverage", ins.get("coverage")
+
+
+def _resolve_required(
+    ref: Any, claim: Entry, entries: list[Entry], path: str
+) -> tuple[list[Entry], Issue | None]:
+    element = path.rsplit(".", 1)[-1]
+    reference = ref.get("reference") if isinstance(ref, dict) else None
+    if not reference:
+        return [], Issue(
+            "required",
+            f"Claim.{element} must reference an entry of the Bundle",
+            (f"{path}.reference" if ref else path,),
+        )
+    targets = resolve(reference, claim, entries)
+    if len(targets) == 1:
+        return targets, None
+    if not targets:
+        return [], Issue(
+            "not-found",
+            f"Claim.{element} reference {reference!r} resolves to no entry of the Bundle",
+            (f"{path}.reference",),
+        )
+    return targets, Issue(
+        "multiple-matches",
+        f"Claim.{element} reference {reference!r} resolves to {len(targets)} entries of the Bundle",
+        (f"{path}.reference",),
+    )
+
+
+def resolve(reference: str, referrer: Entry, entries: list[Entry]) -> list[Entry]:
+    """FHIR Bundle reference resolution (R4 bundle.html#references).
+
+    ``urn:`` and absolute references match a fullUrl exactly; a relative ``Type/id`` is made
+    absolute with the referring entry's RESTful base. When the referrer's fullUrl is a urn
+    there is no base, so the reference matches entries by resource type and id.
+    """
+    target = _RESTFUL.match(reference) if not reference.startswith("urn:") else None
+    if target and target.group("base") is None:
+        base = (
+            _RESTFUL.match(referrer.full_url) if not referrer.full_url.startswith("urn:") else None
+        )
+        if base is None:
+            return [
+                e
+                for e in entries
+                if e.type == target.group("type") and e.resource.get("id") == target.group("id")
+            ]
+        key = f"{base.group('base') or ''}{target.group('type')}/{target.group('id')}"
+    elif target:
+        key = f"{target.group('base')}{target.group('type')}/{target.group('id')}"
+    else:
+        key = reference
+    return [e for e in entries if e.full_url == key]
+
+
+def _references(node: Any, path: str) -> Iterator[tuple[str, str]]:
+    if isinstance(node, dict):
+        ref = node.get("reference")
+        if isinstance(ref, str):
+            yield path, ref
+        for k, v in node.items():
+            if k != "contained":
+                yield from _references(v, f"{path}.{k}")
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _references(v, f"{path}[{i}]")
+
+
+def _unresolved_deeper_references(
+    claim: Entry, entries: list[Entry], checked: set[str]
+) -> list[Issue]:
+    warnings = []
+    for e in entries:
+        contained = {f"#{c.get('id')}" for c in e.resource.get("contained") or []}
+        for path, ref in _references(e.resource, e.path):
+            if path in checked:
+                continue
+            if ref in contained or ref.startswith("#"):
+                continue
+            if e.type == "Claim" and ".related[" in path and e is not claim:
+                continue  # spec-66: a prior Claim's own predecessor is not in the bundle
+            if len(resolve(ref, e, entries)) != 1:
+                warnings.append(
+                    Issue(
+                        "not-found",
+                        f"Reference {ref!r} does not resolve to exactly one entry of the Bundle",
+                        (path,),
+                        "warning",
+                    )
+                )
+    return warnings
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex

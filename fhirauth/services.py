@@ -1,0 +1,55 @@
+"""What operations need from the outside world, wired once per process."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from fhirauth.clock import Clock, system_clock
+from fhirauth.config import Settings
+from fhirauth.policy import PolicySet, load_policies
+from fhirauth.store.db import make_engine, migrate, session_factory
+
+# No 0/O or 1/I: authorization numbers are read aloud on the phone and typed into claims.
+_REF_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def new_pre_auth_ref() -> str:
+    return "PA" + "".join(secrets.choice(_REF_ALPHABET) for _ in range(10))
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    policies: PolicySet
+    clock: Clock = system_clock
+    ids: Callable[[], str] = field(default=new_id)
+    pre_auth_refs: Callable[[], str] = field(default=new_pre_auth_ref)
+
+    @classmethod
+    def build(
+        cls, settings: Settings, *, clock: Clock = system_clock, run_migrations: bool = True
+    ) -> Services:
+        if settings.database_url is None:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(settings.db_url)
+        if run_migrations:
+            migrate(engine)
+        return cls(
+            settings,
+            engine,
+            session_factory(engine),
+            load_policies(list(settings.policy_dirs)),
+            clock,
+        )

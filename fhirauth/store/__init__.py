@@ -1,0 +1,1 @@
+"""The database: SQLAlchemy models, repository functions, alembic migrations."""

@@ -1,0 +1,134 @@
+"""Tables. The aggregate is the authorization: one per prior-authorization request and all
+its later updates, decisions and responses."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in and out, on SQLite (which stores no zone) as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; use clock.now()")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON}
+
+
+class Authorization(Base):
+    __tablename__ = "authorization"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    pre_auth_ref: Mapped[str] = mapped_column(String(64), unique=True)
+    claim_response_id: Mapped[str] = mapped_column(String(32), unique=True)
+    principal: Mapped[str] = mapped_column(String(128), index=True)
+    policy_id: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))
+    current_version: Mapped[int] = mapped_column(Integer)
+    # CMS-0057-F clocks and yearly metrics are computed from these.
+    received_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+    items: Mapped[list[AuthorizationItem]] = relationship(
+        back_populates="authorization", order_by="AuthorizationItem.sequence"
+    )
+
+
+class AuthorizationItem(Base):
+    __tablename__ = "authorization_item"
+
+    authorization_id: Mapped[str] = mapped_column(ForeignKey("authorization.id"), primary_key=True)
+    sequence: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code_system: Mapped[str | None] = mapped_column(String(255))
+    code: Mapped[str | None] = mapped_column(String(64))
+    review_action: Mapped[str] = mapped_column(String(4))
+    authorization_number: Mapped[str | None] = mapped_column(String(80))
+    period_start: Mapped[date | None] = mapped_column(Date)
+    period_end: Mapped[date | None] = mapped_column(Date)
+    reason_code: Mapped[str | None] = mapped_column(String(16))
+    rule_id: Mapped[str | None] = mapped_column(String(128))
+
+    authorization: Mapped[Authorization] = relationship(back_populates="items")
+
+
+class Submission(Base):
+    """One POSTed request bundle, exactly as received."""
+
+    __tablename__ = "submission"
+    __table_args__ = (UniqueConstraint("principal", "content_hash", name="uq_submission_content"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    authorization_id: Mapped[str] = mapped_column(ForeignKey("authorization.id"), index=True)
+    principal: Mapped[str] = mapped_column(String(128))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    bundle_identifier: Mapped[str | None] = mapped_column(String(512))
+    claim_identifier: Mapped[str | None] = mapped_column(String(512))
+    claim_id: Mapped[str] = mapped_column(String(32), unique=True)
+    claim: Mapped[dict[str, Any]]
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    warnings: Mapped[dict[str, Any]]
+    received_at: Mapped[datetime]
+    response_version: Mapped[int] = mapped_column(Integer)
+
+
+class ClaimResponseVersion(Base):
+    """Every ClaimResponse we answered, as the exact bytes of its response Bundle."""
+
+    __tablename__ = "claim_response_version"
+
+    authorization_id: Mapped[str] = mapped_column(ForeignKey("authorization.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    submission_id: Mapped[str | None] = mapped_column(ForeignKey("submission.id"))
+    created_at: Mapped[datetime]
+    bundle: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class DecisionEvent(Base):
+    """Append-only: who or which rule decided what about an item, when and why."""
+
+    __tablename__ = "decision_event"
+    __table_args__ = (Index("ix_decision_event_authorization", "authorization_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    authorization_id: Mapped[str] = mapped_column(ForeignKey("authorization.id"))
+    item_sequence: Mapped[int | None] = mapped_column(Integer)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(4))
+    reason_code: Mapped[str | None] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+    trace: Mapped[dict[str, Any]]
