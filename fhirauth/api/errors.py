@@ -49,6 +49,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _fault(exc: Exception) -> Response:
-        frames = "".join(traceback.format_tb(exc.__traceback__))
-        log.error("unhandled %s\n%s", type(exc).__name__, frames)
+        frames = " <- ".join(f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno} {f.name}"
+                             for f in reversed(traceback.extract_tb(exc.__traceback__)))
+        log.error("unhandled %s at %s", type(exc).__name__, frames)
         return Response(status=500)

@@ -29,8 +29,11 @@ def instant(at: datetime) -> str:
     return at.isoformat(timespec="seconds")
 
 
-def _period(span: tuple[date, date]) -> dict[str, str]:
-    return {"start": span[0].isoformat(), "end": span[1].isoformat()}
+def _period(span: tuple[date, date | None]) -> dict[str, str]:
+    out = {"start": span[0].isoformat()}
+    if span[1]:
+        out["end"] = span[1].isoformat()
+    return out
 
 
 def claim_response(
@@ -48,7 +51,9 @@ def claim_response(
     request: dict[str, Any] = {"reference": req.claim.full_url}
     if identifiers[1:]:
         request["identifier"] = identifiers[1]
-    period = decision.period or decision.requested
+    # What the authorization covers when anything is certified; otherwise the dates asked for,
+    # or (nothing asked) an open period from the decision date.
+    period = decision.period or decision.requested or (decision.decided_at.date(), None)
     cr: dict[str, Any] = {
         "resourceType": "ClaimResponse",
         "id": response_id,
@@ -66,8 +71,7 @@ def claim_response(
         "disposition": disposition(decision),
         "preAuthRef": decision.pre_auth_ref,
     }
-    if period:
-        cr["preAuthPeriod"] = _period(period)
+    cr["preAuthPeriod"] = _period(period)
     cr["item"] = items
     if notes:
         cr["processNote"] = notes

@@ -1,0 +1,76 @@
+"""Fixtures: ``app``, ``client`` and ``runner`` over a fresh database per test.
+
+The suite runs on SQLite by default; with FHIRAUTH_TEST_DATABASE_URL set (CI sets it) every
+test gets its own PostgreSQL schema in that database instead.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+
+from fhirauth import create_app
+from fhirauth.clock import fixed_clock
+from fhirauth.config import Settings
+from fhirauth.services import Services
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+SHARED_PAS = ROOT.parent / "shared" / "pas"
+NOW = datetime(2026, 12, 1, 15, 30, tzinfo=UTC)
+BASE_URL = "http://fhirauth.test/fhir"
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> Iterator[str]:
+    server = os.environ.get("FHIRAUTH_TEST_DATABASE_URL")
+    if not server:
+        yield f"sqlite:///{tmp_path / 'test.sqlite3'}"
+        return
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(server.replace("postgresql://", "postgresql+psycopg://", 1))
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in server else "?"
+    yield f"{server}{sep}options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(data_dir=tmp_path, database_url=database_url, base_url=BASE_URL)
+
+
+@pytest.fixture
+def services(settings: Settings) -> Iterator[Services]:
+    svc = Services.build(settings, clock=fixed_clock(NOW))
+    yield svc
+    svc.engine.dispose()
+
+
+@pytest.fixture
+def app(services: Services) -> Flask:
+    app = create_app(services=services)
+    app.config["TESTING"] = False  # errors go through our handlers, as in production
+    return app
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
