@@ -58,8 +58,15 @@ def assert_pas_response(response: dict[str, Any], request: dict[str, Any]) -> di
     assert cr["resourceType"] == "ClaimResponse"
     assert cr["status"] == "active" and cr["use"] == "preauthorization"
     assert cr["outcome"] == "complete"
-    for key in ("patient", "created", "insurer", "requestor", "request", "preAuthRef",
-                "preAuthPeriod"):
+    for key in (
+        "patient",
+        "created",
+        "insurer",
+        "requestor",
+        "request",
+        "preAuthRef",
+        "preAuthPeriod",
+    ):
         assert cr.get(key), f"ClaimResponse.{key} missing"
 
     claim_entry = request["entry"][0]
@@ -69,7 +76,9 @@ def assert_pas_response(response: dict[str, Any], request: dict[str, Any]) -> di
     for item in cr["item"]:
         (adj,) = item["adjudication"]
         assert adj["category"]["coding"][0] == {
-            "system": "http://terminology.hl7.org/CodeSystem/adjudication", "code": "submitted"}
+            "system": "http://terminology.hl7.org/CodeSystem/adjudication",
+            "code": "submitted",
+        }
     assert set(review_actions(response)) == {i["sequence"] for i in claim["item"]}
 
     # Everything the ClaimResponse references is in the bundle under that exact fullUrl, and
@@ -80,6 +89,7 @@ def assert_pas_response(response: dict[str, Any], request: dict[str, Any]) -> di
         assert ref in got, f"ClaimResponse references {ref}, which is not in the bundle"
     for url, resource in list(got.items())[1:]:
         assert sent.get(url) == resource, f"{url} is not echoed as sent"
-    assert cr["id"] not in {r.get("id") for r in sent.values() if r["resourceType"] ==
-                            "ClaimResponse"}
+    assert cr["id"] not in {
+        r.get("id") for r in sent.values() if r["resourceType"] == "ClaimResponse"
+    }
     return cr

@@ -49,7 +49,9 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _fault(exc: Exception) -> Response:
-        frames = " <- ".join(f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno} {f.name}"
-                             for f in reversed(traceback.extract_tb(exc.__traceback__)))
+        frames = " <- ".join(
+            f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno} {f.name}"
+            for f in reversed(traceback.extract_tb(exc.__traceback__))
+        )
         log.error("unhandled %s at %s", type(exc).__name__, frames)
         return Response(status=500)

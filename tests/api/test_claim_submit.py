@@ -92,8 +92,7 @@ def test_an_approval_carries_its_number_period_and_issue_date(client: FlaskClien
 def test_a_denial_gives_an_x12_reason_and_a_note_the_clinician_can_read(
     client: FlaskClient,
 ) -> None:
-    cr = post(client, load("deny-cosmetic-hair-transplant.json")).get_json()["entry"][0][
-        "resource"]
+    cr = post(client, load("deny-cosmetic-hair-transplant.json")).get_json()["entry"][0]["resource"]
     (item,) = cr["item"]
     review = {e["url"]: e for e in item["adjudication"][0]["extension"][0]["extension"]}
     reason = review["reasonCode"]["valueCodeableConcept"]["coding"][0]
@@ -105,8 +104,10 @@ def test_a_denial_gives_an_x12_reason_and_a_note_the_clinician_can_read(
 
 def test_a_parameters_body_is_accepted_like_a_raw_bundle(client: FlaskClient) -> None:
     request = load("approve-ct-head.json")
-    wrapped = {"resourceType": "Parameters",
-               "parameter": [{"name": "resource", "resource": request}]}
+    wrapped = {
+        "resourceType": "Parameters",
+        "parameter": [{"name": "resource", "resource": request}],
+    }
     resp = post(client, wrapped, content_type="application/json")
     assert resp.status_code == 200
     assert review_actions(resp.get_json()) == {1: "A1"}
@@ -115,19 +116,25 @@ def test_a_parameters_body_is_accepted_like_a_raw_bundle(client: FlaskClient) ->
 def test_resources_we_create_get_our_ids_and_our_fullurls(client: FlaskClient) -> None:
     bundle = post(client, load("approve-ct-head.json")).get_json()
     cr_entry = bundle["entry"][0]
-    assert cr_entry["fullUrl"] == f"http://fhirauth.test/fhir/ClaimResponse/{cr_entry['resource']['id']}"
+    assert (
+        cr_entry["fullUrl"]
+        == f"http://fhirauth.test/fhir/ClaimResponse/{cr_entry['resource']['id']}"
+    )
     again = post(client, load("pend-mri-brain.json")).get_json()
     assert again["id"] != bundle["id"]
     assert again["entry"][0]["resource"]["id"] != cr_entry["resource"]["id"]
     assert again["identifier"]["value"] != bundle["identifier"]["value"]
 
 
-@pytest.mark.parametrize("name", [
-    "Bundle-ReferralAuthorizationBundleExample.json",
-    "Bundle-HomecareAuthorizationBundleExample.json",
-    "Bundle-MedicalServicesAuthorizationBundleExample.json",
-    "Bundle-SurgicalRequestBundleExample.json",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Bundle-ReferralAuthorizationBundleExample.json",
+        "Bundle-HomecareAuthorizationBundleExample.json",
+        "Bundle-MedicalServicesAuthorizationBundleExample.json",
+        "Bundle-SurgicalRequestBundleExample.json",
+    ],
+)
 def test_the_ig_initial_request_examples_get_a_conformant_answer(
     client: FlaskClient, name: str
 ) -> None:
@@ -147,11 +154,14 @@ def test_the_empty_entry_bundle_gets_400_and_one_operation_outcome(client: Flask
     assert body["issue"][0]["expression"] == ["Bundle.entry"]
 
 
-@pytest.mark.parametrize(("body", "expression"), [
-    (b"{not json", None),
-    (b'{"resourceType": "Patient"}', "Patient"),
-    (b"[1, 2]", None),
-])
+@pytest.mark.parametrize(
+    ("body", "expression"),
+    [
+        (b"{not json", None),
+        (b'{"resourceType": "Patient"}', "Patient"),
+        (b"[1, 2]", None),
+    ],
+)
 def test_bodies_that_are_not_bundles_get_400(
     client: FlaskClient, body: bytes, expression: str | None
 ) -> None:
@@ -186,14 +196,21 @@ def test_everything_is_stored_before_the_answer(client: FlaskClient, services: S
         assert auth.claim_response_id == cr["id"] and auth.pre_auth_ref == cr["preAuthRef"]
         assert auth.status == "pended" and auth.decided_at is None
         assert [(i.sequence, i.review_action) for i in auth.items] == [
-            (1, "NA"), (2, "A1"), (3, "A4"), (4, "A3")]
+            (1, "NA"),
+            (2, "A1"),
+            (3, "A4"),
+            (4, "A3"),
+        ]
         sub = session.scalars(select(Submission)).one()
         assert orjson.loads(sub.raw) == request
         assert sub.principal == "anonymous"
         events = session.scalars(select(DecisionEvent).order_by(DecisionEvent.id)).all()
         assert [(e.item_sequence, e.action, e.actor) for e in events] == [
-            (1, "NA", "rule:office-visits"), (2, "A1", "rule:ct-head"),
-            (3, "A4", "rule:mri-brain"), (4, "A3", "rule:cosmetic-hair-transplant")]
+            (1, "NA", "rule:office-visits"),
+            (2, "A1", "rule:ct-head"),
+            (3, "A4", "rule:mri-brain"),
+            (4, "A3", "rule:cosmetic-hair-transplant"),
+        ]
 
 
 def test_reposting_the_same_bundle_replays_the_stored_answer_and_creates_nothing(
@@ -218,12 +235,16 @@ def test_a_new_bundle_reusing_a_bundle_identifier_is_a_new_submission(
     changed = copy.deepcopy(request)
     changed["timestamp"] = "2026-11-30T09:00:00-05:00"
     second = post(client, changed).get_json()
-    assert second["entry"][0]["resource"]["preAuthRef"] != first["entry"][0]["resource"]["preAuthRef"]
+    assert (
+        second["entry"][0]["resource"]["preAuthRef"] != first["entry"][0]["resource"]["preAuthRef"]
+    )
     assert count(services, Authorization) == 2
 
 
 def test_a_crash_midway_leaves_nothing_stored_and_answers_500_without_outcome(
-    client: FlaskClient, services: Services, monkeypatch: pytest.MonkeyPatch,
+    client: FlaskClient,
+    services: Services,
+    monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     def explode(*_: Any) -> Any:
@@ -249,8 +270,9 @@ def test_logs_hold_ids_and_counts_not_patient_data(
         bad = copy.deepcopy(request)
         bad["entry"][0]["resource"]["item"][0]["sequence"] = "one"
         post(client, bad)
-    patient = next(e["resource"] for e in request["entry"]
-                   if e["resource"]["resourceType"] == "Patient")
+    patient = next(
+        e["resource"] for e in request["entry"] if e["resource"]["resourceType"] == "Patient"
+    )
     secrets = [patient["name"][0]["family"], patient["birthDate"]]
     secrets += [i["value"] for i in patient.get("identifier", [])]
     assert caplog.records
