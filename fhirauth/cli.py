@@ -45,9 +45,8 @@ def serve(
     """Run the API with gunicorn, creating or migrating the database first."""
     from fhirauth.serve import run
 
-    base_url = (
-        None if "FHIRAUTH_BASE_URL" in __import__("os").environ else (f"http://{host}:{port}/fhir")
-    )
+    # Without FHIRAUTH_BASE_URL, fullUrls use the address we listen on.
+    base_url = None if "FHIRAUTH_BASE_URL" in os.environ else f"http://{host}:{port}/fhir"
     settings = Settings.from_env(data_dir=data_dir, database_url=database_url, base_url=base_url)
     run(settings, host=host, port=port, workers=workers)
 

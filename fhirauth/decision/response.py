@@ -156,9 +156,10 @@ def response_bundle(
     now: datetime,
 ) -> dict[str, Any]:
     """The PAS response Bundle: the ClaimResponse first, then every resource it references
-    (and what those reference), echoed with the fullUrl they had in the request (spec-33)."""
-    echoed: dict[str, Entry] = {req.claim.full_url: req.claim}
-    queue = [req.patient, req.insurer, req.provider]
+    (and what those reference), echoed with the fullUrl they had in the request (spec-33).
+    The Claim is among them, so the response resolves every reference the request made."""
+    echoed: dict[str, Entry] = {}
+    queue = [req.claim, req.patient, req.insurer, req.provider]
     while queue:
         entry = queue.pop(0)
         if entry.full_url in echoed:

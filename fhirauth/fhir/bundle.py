@@ -10,7 +10,6 @@ optional data.
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -131,7 +130,12 @@ def parse_request(body: bytes | str | dict[str, Any]) -> PasRequest:
 
     claim = entries[0]
     if claim.type != "Claim":
-        raise invalid("The first entry of a PAS request Bundle must be a Claim", f"{claim.path}")
+        issues.append(
+            Issue(
+                "invalid", "The first entry of a PAS request Bundle must be a Claim", (claim.path,)
+            )
+        )
+        raise Invalid(issues)
     if claim.resource.get("use") != "preauthorization":
         issues.append(
             Issue(
@@ -269,6 +273,14 @@ def _duplicate_sequences(claim: Entry, element: str) -> list[Issue]:
     return issues
 
 
+_TARGETS = {
+    "patient": ("Patient",),
+    "insurer": ("Organization",),
+    "provider": ("Organization", "PractitionerRole", "Practitioner"),
+    "coverage": ("Coverage",),
+}
+
+
 def _claim_references(claim: Entry) -> Iterator[tuple[str, Any]]:
     c = claim.resource
     for name in ("patient", "insurer", "provider"):
@@ -280,7 +292,8 @@ def _claim_references(claim: Entry) -> Iterator[tuple[str, Any]]:
 def _resolve_required(
     ref: Any, claim: Entry, entries: list[Entry], path: str
 ) -> tuple[list[Entry], Issue | None]:
-    element = path.rsplit(".", 1)[-1]
+    element = path.removeprefix(f"{claim.path}.")
+    allowed = _TARGETS[path.rsplit(".", 1)[-1]]
     reference = ref.get("reference") if isinstance(ref, dict) else None
     if not reference:
         return [], Issue(
@@ -290,6 +303,12 @@ def _resolve_required(
         )
     targets = resolve(reference, claim, entries)
     if len(targets) == 1:
+        if targets[0].type not in allowed:
+            return [], Issue(
+                "invalid",
+                f"Claim.{element} must reference a {' or '.join(allowed)}, not a {targets[0].type}",
+                (f"{path}.reference",),
+            )
         return targets, None
     if not targets:
         return [], Issue(
@@ -334,7 +353,7 @@ def _references(node: Any, path: str) -> Iterator[tuple[str, str]]:
     if isinstance(node, dict):
         ref = node.get("reference")
         if isinstance(ref, str):
-            yield path, ref
+            yield f"{path}.reference", ref
         for k, v in node.items():
             if k != "contained":
                 yield from _references(v, f"{path}.{k}")
@@ -350,7 +369,7 @@ def _unresolved_deeper_references(
     for e in entries:
         contained = {f"#{c.get('id')}" for c in e.resource.get("contained") or []}
         for path, ref in _references(e.resource, e.path):
-            if path in checked:
+            if path.removesuffix(".reference") in checked:
                 continue
             if ref in contained or ref.startswith("#"):
                 continue
@@ -366,7 +385,3 @@ def _unresolved_deeper_references(
                     )
                 )
     return warnings
-
-
-def new_id() -> str:
-    return uuid.uuid4().hex

@@ -102,6 +102,12 @@ def compile_policy(data: Any, source: Path | None = None) -> Policy:
     except ValidationError as exc:
         raise PolicyError(f"{where}: {_describe(exc.messages, data)}") from None
     index = CodeIndex()
+    ids = [r["id"] for r in doc["rules"]]
+    for rule_id in sorted({i for i in ids if ids.count(i) > 1}):
+        raise PolicyError(
+            f"{where}: rule {rule_id}: id: used by {ids.count(rule_id)} rules; "
+            "rule ids name one rule each (traces cite them)"
+        )
     for order, r in enumerate(doc["rules"]):
         rule = Rule(
             r["id"],
@@ -172,7 +178,9 @@ def load_policies(dirs: list[Path]) -> PolicySet:
             policies.append(compile_policy(data, path))
     if not policies:
         raise PolicyError(f"no policy files (*.yaml) in {', '.join(map(str, dirs))}")
-    defaults = [p.id for p in policies if p.default]
+    defaults = [f"{p.source} ({p.id})" for p in policies if p.default]
     if len(defaults) > 1:
-        raise PolicyError(f"only one policy may be the default; these all are: {defaults}")
+        raise PolicyError(
+            f"only one policy may be the default; these all are: {', '.join(defaults)}"
+        )
     return PolicySet(policies)

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from fhirauth.errors import Invalid, Issue
-from fhirauth.fhir.bundle import parse_request, resolve
+from fhirauth.fhir.bundle import Entry, parse_request, resolve
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 CLAIM = "Bundle.entry[0].resource"
@@ -217,14 +217,11 @@ def test_a_relative_reference_resolves_against_the_referring_entrys_base() -> No
     assert req.patient.full_url == "http://ehr.example.org/fhir/Patient/pt-2210"
 
 
-def test_a_relative_reference_does_not_resolve_to_the_same_type_and_id_under_another_base() -> (
-    None
-):
+def test_a_relative_reference_does_not_resolve_to_the_same_type_and_id_under_another_base() -> None:
     bundle = example(ABSOLUTE)
     bundle["entry"][4]["fullUrl"] = "http://other.example.org/fhir/Patient/pt-2210"
-    req_entries = parse_request(example(ABSOLUTE)).entries
-    moved = [e if e.index != 4 else type(e)(4, bundle["entry"][4]["fullUrl"], e.resource) for e in req_entries]
-    assert resolve("Patient/pt-2210", moved[0], moved) == []
+    entries = [Entry(i, e["fullUrl"], e["resource"]) for i, e in enumerate(bundle["entry"])]
+    assert resolve("Patient/pt-2210", entries[0], entries) == []
     (issue,) = issues_of(bundle)
     assert issue.expression == (f"{CLAIM}.patient.reference",)
 
@@ -289,3 +286,19 @@ def test_both_example_reference_styles_parse_to_the_claims_resources(name: str) 
     )
     assert req.insurer.full_url != req.provider.full_url
     assert [c.type for c in req.coverages] == ["Coverage"] * len(claim["insurance"])
+
+
+def test_a_claim_reference_to_the_wrong_resource_type_is_invalid() -> None:
+    bundle = example(ABSOLUTE)
+    claim_of(bundle)["patient"]["reference"] = (
+        "Organization/" + bundle["entry"][2]["resource"]["id"]
+    )
+    (issue,) = issues_of(bundle)
+    assert issue.expression == (f"{CLAIM}.patient.reference",)
+    assert "Patient" in issue.diagnostics
+
+
+def test_a_relative_reference_from_a_non_restful_fullurl_resolves_to_nothing() -> None:
+    entries = parse_request(example(ABSOLUTE)).entries
+    odd = Entry(0, "http://ehr.example.org/claims/latest", entries[0].resource)
+    assert resolve("Patient/" + entries[4].resource["id"], odd, entries) == []
