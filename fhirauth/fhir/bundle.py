@@ -332,15 +332,15 @@ def resolve(reference: str, referrer: Entry, entries: list[Entry]) -> list[Entry
     """
     target = _RESTFUL.match(reference) if not reference.startswith("urn:") else None
     if target and target.group("base") is None:
-        base = (
-            _RESTFUL.match(referrer.full_url) if not referrer.full_url.startswith("urn:") else None
-        )
-        if base is None:
+        if referrer.full_url.startswith("urn:"):
             return [
                 e
                 for e in entries
                 if e.type == target.group("type") and e.resource.get("id") == target.group("id")
             ]
+        base = _RESTFUL.match(referrer.full_url)
+        if base is None:
+            return []
         key = f"{base.group('base') or ''}{target.group('type')}/{target.group('id')}"
     elif target:
         key = f"{target.group('base')}{target.group('type')}/{target.group('id')}"
