@@ -27,8 +27,9 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["fhirauth"] = services or Services.build(settings, run_migrations=run_migrations)
 
-    from fhirauth.api import errors, fhir
+    from fhirauth.api import admin, errors, fhir
 
     errors.init_app(app)
     app.register_blueprint(fhir.bp)
+    app.register_blueprint(admin.bp)
     return app

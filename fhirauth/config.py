@@ -22,6 +22,9 @@ class Settings:
     policy_dirs: tuple[Path, ...] = field(default_factory=lambda: (BUNDLED_POLICIES,))
     max_body_bytes: int = 20 * 1024 * 1024
     authorization_system: str = "urn:fhirauth:authorization-number"
+    attachment_system: str = "urn:fhirauth:attachment-control-number"
+    member_roster: Path | None = None
+    sandbox: bool = False
     log_level: str = "INFO"
 
     @property
@@ -46,6 +49,17 @@ class Settings:
             values["max_body_bytes"] = int(env["FHIRAUTH_MAX_BODY_BYTES"])
         if "FHIRAUTH_AUTHORIZATION_SYSTEM" in env:
             values["authorization_system"] = env["FHIRAUTH_AUTHORIZATION_SYSTEM"]
+        if "FHIRAUTH_ATTACHMENT_SYSTEM" in env:
+            values["attachment_system"] = env["FHIRAUTH_ATTACHMENT_SYSTEM"]
+        if env.get("FHIRAUTH_MEMBER_ROSTER"):
+            values["member_roster"] = Path(env["FHIRAUTH_MEMBER_ROSTER"])
+        if "FHIRAUTH_SANDBOX" in env:
+            values["sandbox"] = env["FHIRAUTH_SANDBOX"].strip().lower() in (
+                "1",
+                "true",
+                "yes",
+                "on",
+            )
         if "FHIRAUTH_LOG_LEVEL" in env:
             values["log_level"] = env["FHIRAUTH_LOG_LEVEL"].upper()
         values.update({k: v for k, v in overrides.items() if v is not None})

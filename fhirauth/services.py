@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from fhirauth.clock import Clock, system_clock
 from fhirauth.config import Settings
+from fhirauth.membership import Membership, Roster, SubmittedCoverage
 from fhirauth.policy import PolicySet, load_policies
 from fhirauth.store.db import make_engine, migrate, session_factory
 
@@ -33,6 +34,7 @@ class Services:
     engine: Engine
     sessions: sessionmaker[Session]
     policies: PolicySet
+    membership: Membership
     clock: Clock = system_clock
     ids: Callable[[], str] = field(default=new_id)
     pre_auth_refs: Callable[[], str] = field(default=new_pre_auth_ref)
@@ -46,10 +48,16 @@ class Services:
         engine = make_engine(settings.db_url)
         if run_migrations:
             migrate(engine)
+        membership: Membership = (
+            Roster.from_csv(settings.member_roster)
+            if settings.member_roster
+            else SubmittedCoverage()
+        )
         return cls(
             settings,
             engine,
             session_factory(engine),
             load_policies(list(settings.policy_dirs)),
+            membership,
             clock,
         )

@@ -7,7 +7,7 @@ from flask import Blueprint, Response, current_app, request
 
 from fhirauth.api.errors import FHIR_JSON
 from fhirauth.errors import NotFound, Unsupported
-from fhirauth.operations import claim_submit, metadata
+from fhirauth.operations import claim_submit, eligibility_submit, metadata
 from fhirauth.principal import ANONYMOUS
 from fhirauth.services import Services
 from fhirauth.store import repository
@@ -42,6 +42,20 @@ def capability_statement() -> Response:
 def claim_submit_op() -> Response:
     result = claim_submit.submit(json_body(), ANONYMOUS, services())
     return fhir_response(result.body)
+
+
+@bp.post("/CoverageEligibilityRequest/$submit")
+def eligibility_submit_op() -> Response:
+    answer = eligibility_submit.submit(json_body(), ANONYMOUS, services())
+    return fhir_response(orjson.dumps(answer))
+
+
+@bp.get("/OperationDefinition/<definition_id>")
+def operation_definition(definition_id: str) -> Response:
+    found = metadata.operation_definition(definition_id, services().settings)
+    if found is None:
+        raise NotFound(f"OperationDefinition/{definition_id}")
+    return fhir_response(orjson.dumps(found))
 
 
 @bp.get("/Claim/<claim_id>")

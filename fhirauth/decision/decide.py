@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
-from fhirauth.policy.engine import RuleResult
+from fhirauth.policy import Documentation, RuleResult
+from fhirauth.policy.context import requested_dates
 
 REVIEW_ACTIONS = {
     "A1": "Certified in total",
@@ -19,7 +21,6 @@ REVIEW_ACTIONS = {
     "NA": "No Action Required",
 }
 CERTIFIED = frozenset({"A1", "A2", "A6"})
-_ACTION_FOR_OUTCOME = {"approve": "A1", "deny": "A3", "pend": "A4", "no-auth": "NA"}
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,9 @@ class ItemDecision:
     reason_code: str | None = None
     reason: str | None = None
     requested: tuple[date, date] | None = None
+    recommendation: str | None = None
+    authorized_quantity: Decimal | None = None
+    missing: tuple[Documentation, ...] = ()
     trace: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -45,6 +49,8 @@ class Decision:
     pre_auth_ref: str
     decided_at: datetime
     items: tuple[ItemDecision, ...]
+    # Set when the payer cannot process the request at all (X12 AAA): (901 code, text, path).
+    errors: tuple[tuple[str, str, str | None], ...] = ()
 
     @property
     def period(self) -> tuple[date, date] | None:
@@ -60,27 +66,14 @@ class Decision:
             return None
         return min(s[0] for s in spans), max(s[1] for s in spans)
 
-
-def requested_dates(item: dict[str, Any], claim: dict[str, Any]) -> tuple[date, date] | None:
-    """The dates of service an item asks for: servicedDate, servicedPeriod or billablePeriod."""
-    if item.get("servicedDate"):
-        d = _date(item["servicedDate"])
-        return (d, d) if d else None
-    period = item.get("servicedPeriod") or claim.get("billablePeriod")
-    if period:
-        start, end = _date(period.get("start")), _date(period.get("end"))
-        if start or end:
-            return (start or end, end or start)  # type: ignore[return-value]
-    return None
+    @property
+    def pended(self) -> bool:
+        return any(i.action == "A4" for i in self.items)
 
 
-def _date(value: Any) -> date | None:
-    if not isinstance(value, str) or len(value) < 10:
-        return None
-    try:
-        return date.fromisoformat(value[:10])
-    except ValueError:
-        return None
+def item_number(pre_auth_ref: str, sequence: int) -> str:
+    """An item keeps this number across updates and versions of its authorization."""
+    return f"{pre_auth_ref}-{sequence}"
 
 
 def decide(
@@ -88,29 +81,33 @@ def decide(
 ) -> Decision:
     """Turn each item's rule result into its review action.
 
-    Approvals run from the requested start of service (today when that is past or absent)
-    for the rule's period. Authorization numbers are the authorization's reference plus the
-    item sequence, so an item keeps its number across updates and versions.
+    Certified items run from the requested start of service (today when that is past or
+    absent) for the rule's period, or the authorized number of days when a limit cut it.
     """
     today = now.date()
     items_by_seq = {int(i["sequence"]): i for i in claim.get("item") or []}
     out = []
     for r in results:
-        action = _ACTION_FOR_OUTCOME[r.outcome]
         requested = requested_dates(items_by_seq.get(r.sequence, {}), claim)
         decided: dict[str, Any] = {}
-        if action in CERTIFIED:
+        if r.action in CERTIFIED:
             start = max(requested[0], today) if requested else today
+            days = r.authorized_days or r.period_days
             decided = {
-                "number": f"{pre_auth_ref}-{r.sequence}",
-                "period": (start, start + timedelta(days=r.period_days - 1)),
+                "number": item_number(pre_auth_ref, r.sequence),
+                "period": (start, start + timedelta(days=days - 1)),
                 "issue_date": today,
+                "authorized_quantity": r.authorized_quantity,
             }
-        elif action == "A3":
+            if r.action != "A1":
+                decided |= {"reason_code": r.reason_code, "reason": r.reason}
+        elif r.action == "A3":
             decided = {"reason_code": r.reason_code, "reason": r.reason, "issue_date": today}
+        elif r.action == "A4":
+            decided = {"missing": r.missing, "recommendation": r.recommendation}
         out.append(
             ItemDecision(
-                r.sequence, action, r.rule_id, requested=requested, trace=r.trace, **decided
+                r.sequence, r.action, r.rule_id, requested=requested, trace=r.trace, **decided
             )
         )
     return Decision(pre_auth_ref, now, tuple(out))

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from fhirauth.decision.decide import REVIEW_ACTIONS, Decision, ItemDecision
 from fhirauth.fhir.bundle import Entry, PasRequest
 
 PAS = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/"
+PAS_CODES = "http://hl7.org/fhir/us/davinci-pas/CodeSystem/PASTempCodes"
 REVIEW_ACTION_SYSTEM = "https://codesystem.x12.org/005010/306"
 DECISION_REASON_SYSTEM = "https://codesystem.x12.org/external/886"
+REJECT_REASON_SYSTEM = "https://codesystem.x12.org/005010/901"
+FOLLOWUP_SYSTEM = "https://codesystem.x12.org/005010/889"
 ADJUDICATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/adjudication"
+LOINC = "http://loinc.org"
+# LOINC 102089-0: "complete the payer's questionnaire" (PAS additional information, ainfo-2).
+QUESTIONNAIRE_REQUEST = "102089-0"
 _SUMMARY = {
     "A1": "certified",
     "A2": "partially certified",
@@ -23,6 +32,19 @@ _SUMMARY = {
     "CT": "to discuss with the payer",
     "NA": "not requiring authorization",
 }
+
+
+@dataclass(frozen=True)
+class Naming:
+    """How resources we create are named: our base URL, identifier systems, fresh ids."""
+
+    base_url: str
+    authorization_system: str
+    attachment_system: str
+    new_id: Callable[[], str]
+
+    def full_url(self, resource: dict[str, Any]) -> str:
+        return f"{self.base_url}/{resource['resourceType']}/{resource['id']}"
 
 
 def instant(at: datetime) -> str:
@@ -36,13 +58,19 @@ def _period(span: tuple[date, date | None]) -> dict[str, str]:
     return out
 
 
+def _number(value: Decimal) -> int | float:
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
 def claim_response(
-    req: PasRequest, decision: Decision, *, response_id: str, identifier_system: str
-) -> dict[str, Any]:
+    req: PasRequest, decision: Decision, *, response_id: str, naming: Naming
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The ClaimResponse and the resources it creates alongside (CommunicationRequests)."""
     claim = req.claim.resource
     notes: list[dict[str, Any]] = []
-    items = [_item(d, notes) for d in decision.items]
-    identifiers = [{"system": identifier_system, "value": decision.pre_auth_ref}]
+    items_by_seq = {int(i["sequence"]): i for i in req.items}
+    comm_requests = _communication_requests(req, decision, naming)
+    identifiers = [{"system": naming.authorization_system, "value": decision.pre_auth_ref}]
     identifiers += [
         {"system": i["system"], "value": i["value"]}
         for i in claim.get("identifier") or []
@@ -67,35 +95,35 @@ def claim_response(
         "insurer": {"reference": req.insurer.full_url},
         "requestor": {"reference": req.provider.full_url},
         "request": request,
-        "outcome": "complete",
+        "outcome": "error" if decision.errors else "complete",
         "disposition": disposition(decision),
         "preAuthRef": decision.pre_auth_ref,
+        "preAuthPeriod": _period(period),
     }
-    cr["preAuthPeriod"] = _period(period)
-    cr["item"] = items
+    if not decision.errors:
+        cr["item"] = [_item(d, notes) for d in decision.items]
+        added = [_add_item(d, items_by_seq[d.sequence]) for d in decision.items if d.action == "A6"]
+        if added:
+            cr["addItem"] = added
     if notes:
         cr["processNote"] = notes
-    return cr
+    if comm_requests:
+        cr["communicationRequest"] = [{"reference": naming.full_url(c)} for c in comm_requests]
+    if decision.errors:
+        cr["error"] = [_error(code, text, path, notes) for code, text, path in decision.errors]
+        cr["processNote"] = notes
+    return cr, comm_requests
 
 
 def disposition(decision: Decision) -> str:
+    if decision.errors:
+        return "The request could not be processed: " + "; ".join(t for _, t, _ in decision.errors)
     counts = Counter(d.action for d in decision.items)
     parts = [f"{n} item{'s' if n > 1 else ''} {_SUMMARY[a]}" for a, n in sorted(counts.items())]
     return "; ".join(parts) + "."
 
 
-def _item(d: ItemDecision, notes: list[dict[str, Any]]) -> dict[str, Any]:
-    ext: list[dict[str, Any]] = []
-    if d.issue_date and d.action != "A4":
-        ext.append(
-            {"url": f"{PAS}extension-itemPreAuthIssueDate", "valueDate": d.issue_date.isoformat()}
-        )
-    if d.period:
-        ext.append({"url": f"{PAS}extension-itemPreAuthPeriod", "valuePeriod": _period(d.period)})
-    if d.requested:
-        ext.append(
-            {"url": f"{PAS}extension-itemRequestedServiceDate", "valuePeriod": _period(d.requested)}
-        )
+def _review_action(d: ItemDecision, action: str) -> dict[str, Any]:
     review: list[dict[str, Any]] = [
         {
             "url": f"{PAS}extension-reviewActionCode",
@@ -103,8 +131,8 @@ def _item(d: ItemDecision, notes: list[dict[str, Any]]) -> dict[str, Any]:
                 "coding": [
                     {
                         "system": REVIEW_ACTION_SYSTEM,
-                        "code": d.action,
-                        "display": REVIEW_ACTIONS[d.action],
+                        "code": action,
+                        "display": REVIEW_ACTIONS[action],
                     }
                 ]
             },
@@ -112,52 +140,152 @@ def _item(d: ItemDecision, notes: list[dict[str, Any]]) -> dict[str, Any]:
     ]
     if d.number:
         review.append({"url": "number", "valueString": d.number})
-    if d.reason_code:
-        review.append(
+    if d.reason_code and action == d.action:
+        concept: dict[str, Any] = {
+            "coding": [{"system": DECISION_REASON_SYSTEM, "code": d.reason_code}]
+        }
+        if d.reason:
+            concept["text"] = d.reason
+        review.append({"url": "reasonCode", "valueCodeableConcept": concept})
+    return {
+        "extension": [{"url": f"{PAS}extension-reviewAction", "extension": review}],
+        "category": {"coding": [{"system": ADJUDICATION_SYSTEM, "code": "submitted"}]},
+    }
+
+
+def _dates(d: ItemDecision) -> list[dict[str, Any]]:
+    ext: list[dict[str, Any]] = []
+    if d.issue_date:
+        ext.append(
+            {"url": f"{PAS}extension-itemPreAuthIssueDate", "valueDate": d.issue_date.isoformat()}
+        )
+    if d.period:
+        ext.append({"url": f"{PAS}extension-itemPreAuthPeriod", "valuePeriod": _period(d.period)})
+    return ext
+
+
+def _item(d: ItemDecision, notes: list[dict[str, Any]]) -> dict[str, Any]:
+    ext = _dates(d)
+    if d.requested:
+        ext.append(
+            {"url": f"{PAS}extension-itemRequestedServiceDate", "valuePeriod": _period(d.requested)}
+        )
+    if d.action == "A2" and d.authorized_quantity is not None:
+        ext.append(
             {
-                "url": "reasonCode",
-                "valueCodeableConcept": {
-                    "coding": [{"system": DECISION_REASON_SYSTEM, "code": d.reason_code}],
-                    "text": d.reason or None,
-                },
+                "url": f"{PAS}extension-itemAuthorizedDetail",
+                "extension": [
+                    {"url": "quantity", "valueQuantity": {"value": _number(d.authorized_quantity)}}
+                ],
             }
         )
     item: dict[str, Any] = {}
     if ext:
         item["extension"] = ext
     item["itemSequence"] = d.sequence
-    if d.reason:
+    if d.reason and d.action != "A4":
         number = len(notes) + 1
         notes.append({"number": number, "type": "display", "text": d.reason})
         item["noteNumber"] = [number]
-    item["adjudication"] = [
+    item["adjudication"] = [_review_action(d, d.action)]
+    return item
+
+
+def _add_item(d: ItemDecision, requested: dict[str, Any]) -> dict[str, Any]:
+    """spec-36/37: a modified item is answered A6; what was authorized goes in addItem."""
+    added: dict[str, Any] = {
+        "extension": _dates(d),
+        "itemSequence": [d.sequence],
+        "productOrService": requested["productOrService"],
+    }
+    for key in ("modifier", "servicedDate", "servicedPeriod", "locationCodeableConcept"):
+        if key in requested:
+            added[key] = requested[key]
+    if d.period and ("servicedPeriod" in requested or "servicedDate" not in requested):
+        added.pop("servicedPeriod", None)
+        added["servicedPeriod"] = _period(d.period)
+    if d.authorized_quantity is not None:
+        quantity = dict(requested.get("quantity") or {})
+        quantity["value"] = _number(d.authorized_quantity)
+        added["quantity"] = quantity
+    elif "quantity" in requested:
+        added["quantity"] = requested["quantity"]
+    added["adjudication"] = [_review_action(d, "A1")]
+    return added
+
+
+def _error(code: str, text: str, path: str | None, notes: list[dict[str, Any]]) -> dict[str, Any]:
+    number = len(notes) + 1
+    notes.append({"number": number, "type": "display", "text": text})
+    ext: list[dict[str, Any]] = [
         {
-            "extension": [{"url": f"{PAS}extension-reviewAction", "extension": review}],
-            "category": {"coding": [{"system": ADJUDICATION_SYSTEM, "code": "submitted"}]},
-        }
+            "url": f"{PAS}extension-errorFollowupAction",
+            "valueCodeableConcept": {
+                "coding": [{"system": FOLLOWUP_SYSTEM, "code": "C"}],
+                "text": "Please correct and resubmit",
+            },
+        },
     ]
-    return _drop_none(item)
+    if path:
+        ext.append({"url": f"{PAS}extension-errorPath", "valueString": path})
+    return {
+        "extension": ext,
+        "code": {"coding": [{"system": REJECT_REASON_SYSTEM, "code": code}], "text": text},
+    }
 
 
-def _drop_none(node: Any) -> Any:
-    if isinstance(node, dict):
-        return {k: _drop_none(v) for k, v in node.items() if v is not None}
-    if isinstance(node, list):
-        return [_drop_none(v) for v in node]
-    return node
+def _communication_requests(
+    req: PasRequest, decision: Decision, naming: Naming
+) -> list[dict[str, Any]]:
+    """PAS CommunicationRequests: one per missing piece of documentation of a pended item."""
+    out = []
+    for d in decision.items:
+        for n, doc in enumerate(d.missing, start=1):
+            code = doc.code or QUESTIONNAIRE_REQUEST
+            resource: dict[str, Any] = {
+                "resourceType": "CommunicationRequest",
+                "id": naming.new_id(),
+                "meta": {"profile": [f"{PAS}profile-communicationrequest"]},
+                "extension": [
+                    {"url": f"{PAS}extension-serviceLineNumber", "valuePositiveInt": d.sequence}
+                ],
+                # The attachment control number: CDex $submit-attachment's TrackingId.
+                "identifier": [
+                    {
+                        "system": naming.attachment_system,
+                        "value": f"{decision.pre_auth_ref}-{d.sequence}-{n}",
+                    }
+                ],
+                "status": "active",
+                "medium": [{"coding": [{"system": PAS_CODES, "code": "CDEX"}]}],
+                "subject": {"reference": req.patient.full_url},
+                "payload": [{"contentString": code}],
+                "authoredOn": instant(decision.decided_at),
+                "requester": {"reference": req.insurer.full_url},
+                "recipient": [{"reference": req.provider.full_url}],
+                "note": [
+                    {
+                        "text": doc.description
+                        + (f" (questionnaire {doc.questionnaire})" if doc.questionnaire else "")
+                    }
+                ],
+            }
+            out.append(resource)
+    return out
 
 
 def response_bundle(
     req: PasRequest,
     cr: dict[str, Any],
     *,
+    created: list[dict[str, Any]],
+    naming: Naming,
     bundle_id: str,
-    response_full_url: str,
     now: datetime,
 ) -> dict[str, Any]:
-    """The PAS response Bundle: the ClaimResponse first, then every resource it references
-    (and what those reference), echoed with the fullUrl they had in the request (spec-33).
-    The Claim is among them, so the response resolves every reference the request made."""
+    """The PAS response Bundle: the ClaimResponse first, the resources created with it, then
+    every resource they reference (and what those reference), echoed with the fullUrl they had
+    in the request (spec-33). The Claim is among them, so every reference resolves."""
     echoed: dict[str, Entry] = {}
     queue = [req.claim, req.patient, req.insurer, req.provider]
     while queue:
@@ -169,6 +297,7 @@ def response_bundle(
             targets = req.resolve(ref, entry)
             if len(targets) == 1:
                 queue.append(targets[0])
+    ours = [cr, *created]
     return {
         "resourceType": "Bundle",
         "id": bundle_id,
@@ -176,7 +305,7 @@ def response_bundle(
         "identifier": {"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{_uuid(bundle_id)}"},
         "type": "collection",
         "timestamp": instant(now),
-        "entry": [{"fullUrl": response_full_url, "resource": cr}]
+        "entry": [{"fullUrl": naming.full_url(r), "resource": r} for r in ours]
         + [{"fullUrl": url, "resource": e.resource} for url, e in echoed.items()],
     }
 

@@ -96,37 +96,7 @@ def unwrap_parameters(resource: Any, parameter: str = "resource") -> Any:
 def parse_request(body: bytes | str | dict[str, Any]) -> PasRequest:
     """Parse a PAS request Bundle (or a Parameters holding one)."""
     data = unwrap_parameters(load_json(body) if isinstance(body, bytes | str) else body)
-    entries = _entries(data)
-    _validate_models(data, entries)
-
-    issues: list[Issue] = []
-    warnings: list[Issue] = []
-    for e in entries:
-        if not (_ABSOLUTE.match(e.full_url) or _URN_UUID.match(e.full_url)):
-            issues.append(
-                Issue(
-                    "invalid",
-                    "entry.fullUrl must be an absolute http(s) URL or urn:uuid:<uuid>",
-                    (f"Bundle.entry[{e.index}].fullUrl",),
-                )
-            )
-    for i, raw in enumerate(data["entry"]):
-        for key in ("request", "response", "search"):
-            if key in raw:
-                warnings.append(
-                    Issue(
-                        "invalid",
-                        f"entry.{key} is not allowed in a PAS request Bundle and was ignored",
-                        (f"Bundle.entry[{i}].{key}",),
-                        "warning",
-                    )
-                )
-    if data.get("type") != "collection":
-        warnings.append(
-            Issue(
-                "invalid", "A PAS request Bundle has type 'collection'", ("Bundle.type",), "warning"
-            )
-        )
+    entries, issues, warnings = collection_entries(data, "A PAS request Bundle")
 
     claim = entries[0]
     if claim.type != "Claim":
@@ -174,7 +144,42 @@ def parse_request(body: bytes | str | dict[str, Any]) -> PasRequest:
     )
 
 
-def _entries(data: Any) -> list[Entry]:
+def collection_entries(data: Any, what: str) -> tuple[list[Entry], list[Issue], list[Issue]]:
+    """A collection Bundle's entries, checked against the R4 models, with the fullUrl problems
+    (errors) and the tolerated deviations (warnings) found on the way."""
+    entries = _entries(data, what)
+    validate_models(data, entries)
+    issues: list[Issue] = []
+    warnings: list[Issue] = []
+    for e in entries:
+        if not (_ABSOLUTE.match(e.full_url) or _URN_UUID.match(e.full_url)):
+            issues.append(
+                Issue(
+                    "invalid",
+                    "entry.fullUrl must be an absolute http(s) URL or urn:uuid:<uuid>",
+                    (f"Bundle.entry[{e.index}].fullUrl",),
+                )
+            )
+    for i, raw in enumerate(data["entry"]):
+        for key in ("request", "response", "search"):
+            if key in raw:
+                warnings.append(
+                    Issue(
+                        "invalid",
+                        f"entry.{key} is not allowed in {what[0].lower()}"
+                        f"{what[1:]} and was ignored",
+                        (f"Bundle.entry[{i}].{key}",),
+                        "warning",
+                    )
+                )
+    if data.get("type") != "collection":
+        warnings.append(
+            Issue("invalid", f"{what} has type 'collection'", ("Bundle.type",), "warning")
+        )
+    return entries, issues, warnings
+
+
+def _entries(data: Any, what: str) -> list[Entry]:
     if not isinstance(data, dict):
         raise invalid("The body must be a FHIR resource (a JSON object)", code="structure")
     kind = data.get("resourceType")
@@ -183,7 +188,7 @@ def _entries(data: Any) -> list[Entry]:
     raw = data.get("entry")
     if not isinstance(raw, list) or not raw:
         raise invalid(
-            "A PAS request Bundle needs entries, the first of them the Claim",
+            f"{what} needs entries, the first of them the request itself",
             "Bundle.entry",
             code="required",
         )
@@ -207,21 +212,21 @@ def _entries(data: Any) -> list[Entry]:
     return entries
 
 
-def _validate_models(data: dict[str, Any], entries: list[Entry]) -> None:
+def validate_models(data: dict[str, Any], entries: list[Entry]) -> None:
     """Check every resource against the R4 models, each on its own so paths stay exact."""
     issues: list[Issue] = []
     shell = {
         **data,
         "entry": [{k: v for k, v in e.items() if k != "resource"} for e in data["entry"]],
     }
-    issues += _model_issues("Bundle", shell, "Bundle")
+    issues += model_issues("Bundle", shell, "Bundle")
     for e in entries:
-        issues += _model_issues(e.type, e.resource, e.path)
+        issues += model_issues(e.type, e.resource, e.path)
     if issues:
         raise Invalid(issues)
 
 
-def _model_issues(kind: str, resource: dict[str, Any], path: str) -> list[Issue]:
+def model_issues(kind: str, resource: dict[str, Any], path: str) -> list[Issue]:
     try:
         model = get_fhir_model_class(kind)
     except (ValueError, KeyError, TypeError):

@@ -5,17 +5,19 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import orjson
 from sqlalchemy.exc import IntegrityError
 
+from fhirauth import sandbox
 from fhirauth.decision.decide import CERTIFIED, Decision, decide
-from fhirauth.decision.response import claim_response, response_bundle
+from fhirauth.decision.response import Naming, claim_response, response_bundle
 from fhirauth.fhir.bundle import PasRequest, parse_request
-from fhirauth.policy import evaluate_item
-from fhirauth.policy.engine import item_codes
+from fhirauth.membership import Eligibility
+from fhirauth.policy import Policy, RuleResult, claim_contexts, evaluate_item, is_expedited
+from fhirauth.policy.context import ItemContext
 from fhirauth.principal import Principal
 from fhirauth.services import Services
 from fhirauth.store import repository
@@ -37,51 +39,108 @@ class SubmitResult:
     replayed: bool
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """Everything decided about a request before anything is stored (also what explain shows)."""
+
+    request: PasRequest
+    policy: Policy
+    contexts: list[ItemContext]
+    results: list[RuleResult]
+    eligibility: Eligibility
+    service_date: date
+    expedited: bool
+
+
 def content_hash(bundle: dict[str, Any]) -> str:
     """Same content, same hash, whatever the key order or whitespace it was sent with."""
     return hashlib.sha256(orjson.dumps(bundle, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def naming(services: Services) -> Naming:
+    s = services.settings
+    return Naming(s.base_url, s.authorization_system, s.attachment_system, services.ids)
+
+
+def evaluate(
+    req: PasRequest, services: Services, today: date, scripted: str | None = None
+) -> Evaluation:
+    """Policy and membership for every item of a parsed request: pure apart from services'
+    policies and membership source, and it stores nothing."""
+    claim = req.claim.resource
+    coverage = req.coverages[0].resource if req.coverages else {}
+
+    def resolve(ref: Any) -> dict[str, Any] | None:
+        if not isinstance(ref, dict) or not isinstance(ref.get("reference"), str):
+            return None
+        found = req.resolve(ref["reference"], req.claim)
+        return found[0].resource if len(found) == 1 else None
+
+    contexts = claim_contexts(
+        claim, patient=req.patient.resource, coverage=coverage, resolve=resolve, today=today
+    )
+    starts = [c.requested[0] for c in contexts if c.requested]
+    service_date = min(starts) if starts else today
+    policy = services.policies.select(
+        req.insurer.resource.get("identifier") or [], coverage, service_date
+    )
+    if scripted == "error":
+        eligibility = sandbox.SCRIPTED_ERROR
+    else:
+        eligibility = services.membership.check(coverage, req.patient.resource, service_date)
+    if scripted and scripted != "error":
+        results = sandbox.scripted_results(scripted, contexts, policy)
+    else:
+        results = [evaluate_item(policy, c) for c in contexts]
+    return Evaluation(
+        req, policy, contexts, results, eligibility, service_date, is_expedited(claim)
+    )
 
 
 def submit(body: bytes | dict[str, Any], principal: Principal, services: Services) -> SubmitResult:
     received = services.clock()
     req = parse_request(body)
     digest = content_hash(req.bundle)
+    script = None
     with services.sessions() as session:
-        seen = repository.find_submission(session, principal.id, digest)
-        if seen is not None:
-            log.info("duplicate submission %s replayed", seen.id)
-            return SubmitResult(repository.response_for(session, seen), seen.authorization_id, True)
+        if services.settings.sandbox:
+            script = repository.pending_script(session, principal.id)
+        if script is None:
+            seen = repository.find_submission(session, principal.id, digest)
+            if seen is not None:
+                log.info("duplicate submission %s replayed", seen.id)
+                return SubmitResult(
+                    repository.response_for(session, seen), seen.authorization_id, True
+                )
 
     now = received
-    policy = services.policies.for_insurer(req.insurer.resource.get("identifier") or [])
-    results = [evaluate_item(policy, item) for item in req.items]
-    decision = decide(req.claim.resource, results, services.pre_auth_refs(), now)
+    ev = evaluate(req, services, now.date(), script.outcome if script else None)
+    decision = decide(req.claim.resource, ev.results, services.pre_auth_refs(), now)
+    if not ev.eligibility.active:
+        coverage = req.coverages[0]
+        path = f"{coverage.path}.{ev.eligibility.path}" if ev.eligibility.path else coverage.path
+        decision = Decision(
+            decision.pre_auth_ref,
+            now,
+            decision.items,
+            ((str(ev.eligibility.code), str(ev.eligibility.message), path),),
+        )
 
     auth_id, response_id, submission_id = services.ids(), services.ids(), services.ids()
-    base = services.settings.base_url
-    cr = claim_response(
-        req,
-        decision,
-        response_id=response_id,
-        identifier_system=services.settings.authorization_system,
-    )
+    name = naming(services)
+    cr, created = claim_response(req, decision, response_id=response_id, naming=name)
     cr["meta"]["versionId"] = "1"
-    bundle = response_bundle(
-        req,
-        cr,
-        bundle_id=services.ids(),
-        response_full_url=f"{base}/ClaimResponse/{response_id}",
-        now=now,
+    out = orjson.dumps(
+        response_bundle(req, cr, created=created, naming=name, bundle_id=services.ids(), now=now)
     )
-    out = orjson.dumps(bundle)
-
+    stored_hash = digest if script is None else f"sandbox:{submission_id}"
     try:
         with services.sessions.begin() as session:
-            session.add(_authorization(auth_id, response_id, principal, policy.id, decision, req))
+            session.add(_authorization(auth_id, response_id, principal, ev, decision))
             session.flush()
             session.add(
                 _submission(
-                    submission_id, auth_id, principal, digest, req, body, services.ids(), now
+                    submission_id, auth_id, principal, stored_hash, req, body, services.ids(), now
                 )
             )
             session.flush()
@@ -94,7 +153,9 @@ def submit(body: bytes | dict[str, Any], principal: Principal, services: Service
                     bundle=out,
                 )
             )
-            session.add_all(_events(auth_id, decision))
+            session.add_all(_events(auth_id, decision, ev))
+            if script is not None:
+                repository.use_script(session, script.id, submission_id, now)
     except IntegrityError:
         # The same bundle arrived twice at once: the other request stored it; answer with that.
         with services.sessions() as session:
@@ -103,36 +164,35 @@ def submit(body: bytes | dict[str, Any], principal: Principal, services: Service
                 raise
             return SubmitResult(repository.response_for(session, seen), seen.authorization_id, True)
     log.info(
-        "authorization %s stored: %d items, actions %s",
+        "authorization %s stored: %d items, actions %s%s",
         auth_id,
         len(decision.items),
         ",".join(d.action for d in decision.items),
+        " (error)" if decision.errors else "",
     )
     return SubmitResult(out, auth_id, False)
 
 
 def _status(decision: Decision) -> str:
-    return "pended" if any(d.action == "A4" for d in decision.items) else "decided"
+    if decision.errors:
+        return "error"
+    return "pended" if decision.pended else "decided"
 
 
 def _authorization(
-    auth_id: str,
-    response_id: str,
-    principal: Principal,
-    policy_id: str,
-    decision: Decision,
-    req: PasRequest,
+    auth_id: str, response_id: str, principal: Principal, ev: Evaluation, decision: Decision
 ) -> Authorization:
     now = decision.decided_at
-    decided = None if _status(decision) == "pended" else now
-    items_by_seq = {int(i["sequence"]): i for i in req.items}
+    status = _status(decision)
+    decided = None if status == "pended" else now
     auth = Authorization(
         id=auth_id,
         pre_auth_ref=decision.pre_auth_ref,
         claim_response_id=response_id,
         principal=principal.id,
-        policy_id=policy_id,
-        status=_status(decision),
+        policy_id=ev.policy.id,
+        status=status,
+        expedited=ev.expedited,
         current_version=1,
         received_at=now,
         # A synchronous answer is delivered in the HTTP response that carries it.
@@ -140,8 +200,9 @@ def _authorization(
         delivered_at=decided,
         updated_at=now,
     )
+    contexts = {c.sequence: c for c in ev.contexts}
     for d in decision.items:
-        codes = item_codes(items_by_seq[d.sequence])
+        codes = contexts[d.sequence].codes
         system, code = codes[0] if codes else (None, None)
         auth.items.append(
             AuthorizationItem(
@@ -198,13 +259,27 @@ def _submission(
     )
 
 
-def _events(auth_id: str, decision: Decision) -> list[DecisionEvent]:
+def _events(auth_id: str, decision: Decision, ev: Evaluation) -> list[DecisionEvent]:
+    if decision.errors:
+        code, text, path = decision.errors[0]
+        return [
+            DecisionEvent(
+                authorization_id=auth_id,
+                item_sequence=None,
+                at=decision.decided_at,
+                actor="membership",
+                action="ERR",
+                reason_code=code,
+                note=text,
+                trace={"membership": text, "path": path},
+            )
+        ]
     return [
         DecisionEvent(
             authorization_id=auth_id,
             item_sequence=d.sequence,
             at=decision.decided_at,
-            actor=f"rule:{d.rule_id}" if d.rule_id else f"policy:{d.trace.get('policy')}",
+            actor=f"rule:{d.rule_id}" if d.rule_id else f"policy:{ev.policy.id}",
             action=d.action,
             reason_code=d.reason_code,
             note=d.reason,

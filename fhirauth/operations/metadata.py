@@ -11,18 +11,32 @@ import orjson
 
 from fhirauth.config import Settings
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "profiles" / "capability-statement.json"
+PROFILES = Path(__file__).resolve().parents[2] / "profiles"
+TEMPLATE = PROFILES / "capability-statement.json"
 # The date this statement's content last changed; bump it with the template.
 STATEMENT_DATE = "2026-11-27"
 
 
 @cache
-def _template() -> dict[str, Any]:
-    return orjson.loads(TEMPLATE.read_bytes())
+def _template() -> bytes:
+    return TEMPLATE.read_bytes()
+
+
+def _fill(raw: bytes, settings: Settings) -> dict[str, Any]:
+    # Our own canonicals live under the deployment's base URL.
+    return orjson.loads(raw.replace(b"{base}", settings.base_url.encode()))
+
+
+def operation_definition(definition_id: str, settings: Settings) -> dict[str, Any] | None:
+    """One of our own OperationDefinitions in profiles/, by id."""
+    path = PROFILES / f"OperationDefinition-{definition_id}.json"
+    if not definition_id.replace("-", "").isalnum() or not path.is_file():
+        return None
+    return _fill(path.read_bytes(), settings)
 
 
 def capability_statement(settings: Settings) -> dict[str, Any]:
-    cs = orjson.loads(orjson.dumps(_template()))  # a fresh copy to fill in
+    cs = _fill(_template(), settings)
     cs["date"] = STATEMENT_DATE
     cs["software"]["version"] = version("fhirauth")
     cs["implementation"]["url"] = settings.base_url

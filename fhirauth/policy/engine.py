@@ -1,66 +1,224 @@
-"""Evaluate one Claim item against a policy: which rule decides, and why."""
+"""Evaluate one item against a policy: which rule decides, what it says, and why."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
-from fhirauth.policy.loader import Policy, Rule
+from fhirauth.policy.conditions import Condition
+from fhirauth.policy.context import ItemContext
+from fhirauth.policy.loader import Documentation, Policy, Rule
+
+ADVERSE = frozenset({"A2", "A3", "A6"})
 
 
 @dataclass(frozen=True)
 class RuleResult:
-    """What the policy says about one item, with the trace that explains it."""
+    """What the policy says about one item, with the trace that explains it.
+
+    ``action`` is the review action to answer now; ``recommendation`` is what the rule would
+    have decided where a human must decide instead (an adverse outcome that pends).
+    """
 
     sequence: int
     policy_id: str
     rule_id: str | None
-    outcome: str
+    action: str
     period_days: int
+    recommendation: str | None = None
     reason_code: str | None = None
     reason: str | None = None
+    authorized_quantity: Decimal | None = None
+    authorized_days: int | None = None
+    missing: tuple[Documentation, ...] = ()
+    required: tuple[Documentation, ...] = ()
+    authorization_url: str | None = None
+    excluded: bool = False
     trace: dict[str, Any] = field(default_factory=dict)
 
-
-def item_codes(item: dict[str, Any]) -> list[tuple[str, str]]:
-    codes = []
-    for coding in (item.get("productOrService") or {}).get("coding") or []:
-        if coding.get("system") and coding.get("code"):
-            codes.append((coding["system"], coding["code"]))
-    return codes
+    @property
+    def authorization_required(self) -> bool:
+        return self.action != "NA" and not self.excluded
 
 
-def evaluate_item(policy: Policy, item: dict[str, Any]) -> RuleResult:
-    sequence = int(item["sequence"])
-    codes = item_codes(item)
+def _check(conditions: tuple[Condition, ...], ctx: ItemContext) -> tuple[bool, list[dict]]:
+    results = [{"expression": c.expression, "result": c(ctx.variables)} for c in conditions]
+    return all(r["result"] for r in results), results
+
+
+def _applies(rule: Rule, ctx: ItemContext) -> tuple[bool, list[dict[str, Any]]]:
+    checks: list[dict[str, Any]] = []
+    if rule.modifiers:
+        ok = bool(rule.modifiers & ctx.modifiers)
+        checks.append({"check": "modifiers", "expected": sorted(rule.modifiers), "result": ok})
+        if not ok:
+            return False, checks
+    if rule.places:
+        ok = bool(rule.places & ctx.places)
+        checks.append({"check": "place_of_service", "expected": sorted(rule.places), "result": ok})
+        if not ok:
+            return False, checks
+    if rule.when:
+        ok, results = _check(rule.when, ctx)
+        checks.append({"check": "when", "conditions": results, "result": ok})
+        return ok, checks
+    return True, checks
+
+
+def evaluate_item(policy: Policy, ctx: ItemContext) -> RuleResult:
     matched: dict[str, tuple[Rule, list[str]]] = {}
-    for system, code in codes:
+    for system, code in ctx.codes:
         for rule in policy.index.lookup(system, code):
             matched.setdefault(rule.id, (rule, []))[1].append(f"{system}|{code}")
     trace: dict[str, Any] = {
         "policy": policy.id,
-        "codes": [f"{s}|{c}" for s, c in codes],
-        "matched": [
-            {"rule": r.id, "priority": r.priority, "codes": cs}
-            for r, cs in sorted(matched.values(), key=lambda m: m[0].order)
-        ],
+        "codes": [f"{s}|{c}" for s, c in ctx.codes],
+        "candidates": [],
     }
-    if not matched:
-        trace["decided_by"] = None
-        trace["why"] = f"no rule names these codes; the policy says '{policy.unlisted}' for them"
-        return RuleResult(
-            sequence, policy.id, None, policy.unlisted, policy.approval_period_days, trace=trace
+    deciding: Rule | None = None
+    for rule, codes in sorted(matched.values(), key=lambda m: (-m[0].priority, m[0].order)):
+        applies, checks = _applies(rule, ctx)
+        trace["candidates"].append(
+            {
+                "rule": rule.id,
+                "priority": rule.priority,
+                "codes": codes,
+                "checks": checks,
+                "applies": applies,
+            }
         )
-    rule = max((r for r, _ in matched.values()), key=lambda r: (r.priority, -r.order))
-    trace["decided_by"] = rule.id
-    trace["why"] = rule.description or rule.id
-    return RuleResult(
-        sequence,
-        policy.id,
-        rule.id,
-        rule.outcome,
-        rule.period_days or policy.approval_period_days,
-        rule.reason_code,
-        rule.reason,
-        trace,
-    )
+        if applies and deciding is None:
+            deciding = rule
+    base = {
+        "sequence": ctx.sequence,
+        "policy_id": policy.id,
+        "period_days": policy.approval_period_days,
+    }
+    if deciding is None:
+        trace["decided_by"] = None
+        action = "NA" if policy.unlisted == "no-auth" else "A4"
+        trace["why"] = (
+            f"no rule applies to these codes; the policy says {policy.unlisted} "
+            "for unlisted services"
+        )
+        trace["outcome"] = action
+        return RuleResult(rule_id=None, action=action, trace=trace, **base)
+    trace["decided_by"] = deciding.id
+    result = _decide(policy, deciding, ctx, trace, base)
+    trace["outcome"] = result.action
+    if result.recommendation:
+        trace["recommendation"] = result.recommendation
+    return result
+
+
+def _decide(
+    policy: Policy, rule: Rule, ctx: ItemContext, trace: dict[str, Any], base: dict[str, Any]
+) -> RuleResult:
+    common = {
+        **base,
+        "rule_id": rule.id,
+        "trace": trace,
+        "required": rule.documentation,
+        "authorization_url": rule.authorization_url,
+    }
+    steps: list[dict[str, Any]] = []
+    trace["steps"] = steps
+    if rule.outcome == "no-auth":
+        trace["why"] = rule.description or "no authorization needed"
+        return RuleResult(action="NA", **common)
+    if rule.outcome == "not-covered":
+        trace["why"] = rule.reason
+        # Not a covered benefit is administrative: no clinical judgement for a reviewer to make.
+        return RuleResult(
+            action="A3", reason_code=rule.reason_code, reason=rule.reason, excluded=True, **common
+        )
+
+    if rule.deny:
+        met, results = _check(rule.deny.conditions, ctx)
+        steps.append({"step": "deny", "conditions": results, "met": met})
+        if met:
+            trace["why"] = rule.deny.reason
+            return _adverse(
+                policy,
+                "A3",
+                rule.deny.administrative,
+                common,
+                reason_code=rule.deny.reason_code,
+                reason=rule.deny.reason,
+            )
+
+    missing = tuple(d for d in rule.documentation if not _supplied(d, ctx))
+    if rule.documentation:
+        steps.append(
+            {
+                "step": "documentation",
+                "required": [d.key for d in rule.documentation],
+                "missing": [d.key for d in missing],
+            }
+        )
+    if missing:
+        trace["why"] = "documentation is missing: " + "; ".join(d.description for d in missing)
+        return RuleResult(action="A4", missing=missing, **common)
+
+    if rule.approve is None:
+        trace["why"] = rule.description or "needs clinical review"
+        return RuleResult(action="A4", **common)
+    met, results = _check(rule.approve.conditions, ctx)
+    steps.append({"step": "approve", "conditions": results, "met": met})
+    if not met:
+        trace["why"] = "approval criteria not met; a reviewer decides"
+        return RuleResult(action="A4", **common)
+    period = rule.approve.period_days or policy.approval_period_days
+    common["period_days"] = period
+
+    if rule.limit:
+        over = _over_limit(rule, ctx)
+        steps.append({"step": "limit", **over})
+        if over["exceeded"]:
+            trace["why"] = rule.limit.reason
+            action = "A6" if rule.limit.action == "modify" else "A2"
+            return _adverse(
+                policy,
+                action,
+                rule.limit.administrative,
+                common,
+                reason_code=rule.limit.reason_code,
+                reason=rule.limit.reason,
+                authorized_quantity=over.get("authorized_quantity"),
+                authorized_days=over.get("authorized_days"),
+            )
+    trace["why"] = rule.description or "approval criteria met"
+    return RuleResult(action="A1", **common)
+
+
+def _supplied(doc: Documentation, ctx: ItemContext) -> bool:
+    if doc.code:
+        return doc.code in ctx.documents
+    return str(doc.questionnaire).split("|", 1)[0] in ctx.questionnaires
+
+
+def _over_limit(rule: Rule, ctx: ItemContext) -> dict[str, Any]:
+    limit = rule.limit
+    assert limit is not None
+    out: dict[str, Any] = {"exceeded": False}
+    if limit.quantity is not None and ctx.quantity is not None and ctx.quantity > limit.quantity:
+        out.update(
+            exceeded=True, requested_quantity=str(ctx.quantity), authorized_quantity=limit.quantity
+        )
+    if limit.days is not None and ctx.requested:
+        days = (ctx.requested[1] - ctx.requested[0]).days + 1
+        if days > limit.days:
+            out.update(exceeded=True, requested_days=days, authorized_days=limit.days)
+    return out
+
+
+def _adverse(
+    policy: Policy, action: str, administrative: bool, common: dict[str, Any], **decided: Any
+) -> RuleResult:
+    """Adverse outcomes (A2, A3, A6) stand on their own only when administrative or when the
+    policy opts in; otherwise the item pends with the outcome as the reviewer's recommendation."""
+    if administrative or policy.adverse_decisions == "automatic":
+        return RuleResult(action=action, **common, **decided)
+    common["trace"]["why"] += " (recommended; a qualified reviewer decides adverse outcomes)"
+    return RuleResult(action="A4", recommendation=action, **common, **decided)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ import yaml
 from marshmallow import ValidationError
 
 from fhirauth.policy.codes import canonical_system
+from fhirauth.policy.conditions import Condition, ConditionError, compile_condition
 from fhirauth.policy.schema import PolicySchema
 
 
@@ -20,26 +23,90 @@ class PolicyError(Exception):
 
 
 @dataclass(frozen=True)
+class Documentation:
+    description: str
+    code: str | None = None
+    questionnaire: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.code or str(self.questionnaire)
+
+
+@dataclass(frozen=True)
+class Criteria:
+    conditions: tuple[Condition, ...]
+    period_days: int | None = None
+    reason_code: str | None = None
+    reason: str | None = None
+    administrative: bool = False
+
+
+@dataclass(frozen=True)
+class Limit:
+    quantity: Decimal | None
+    days: int | None
+    action: str
+    reason: str
+    reason_code: str | None
+    administrative: bool
+
+
+@dataclass(frozen=True)
 class Rule:
     id: str
     description: str
     outcome: str
     priority: int
-    period_days: int | None
-    reason_code: str | None
-    reason: str | None
     order: int
+    modifiers: frozenset[str] = frozenset()
+    places: frozenset[str] = frozenset()
+    when: tuple[Condition, ...] = ()
+    documentation: tuple[Documentation, ...] = ()
+    authorization_url: str | None = None
+    approve: Criteria | None = None
+    deny: Criteria | None = None
+    limit: Limit | None = None
+    reason_code: str | None = None
+    reason: str | None = None
+
+
+@dataclass
+class _Spans:
+    """Same-length code ranges sorted by their low end, with a running maximum of the high
+    ends, so a stabbing query walks back only over ranges that can still contain the code."""
+
+    items: list[tuple[str, str, Rule]] = field(default_factory=list)
+    lows: list[str] = field(default_factory=list)
+    reach: list[str] = field(default_factory=list)
+
+    def freeze(self) -> None:
+        self.items.sort(key=lambda s: s[0])
+        self.lows = [s[0] for s in self.items]
+        top = ""
+        self.reach = []
+        for _, hi, _ in self.items:
+            top = max(top, hi)
+            self.reach.append(top)
+
+    def containing(self, code: str) -> list[Rule]:
+        found = []
+        i = bisect_right(self.lows, code) - 1
+        while i >= 0 and self.reach[i] >= code:
+            if code <= self.items[i][1]:
+                found.append(self.items[i][2])
+            i -= 1
+        return found
 
 
 @dataclass
 class CodeIndex:
-    """Rules by code: exact codes, ranges ``A-B`` (same length, compared as text) and prefixes."""
+    """Rules by code: exact codes, ranges ``A-B`` (same length, compared as text) and prefixes
+    ``A*``. A lookup costs the same with ten rules or ten thousand."""
 
     exact: dict[tuple[str, str], list[Rule]] = field(default_factory=lambda: defaultdict(list))
     prefixes: dict[tuple[str, str], list[Rule]] = field(default_factory=lambda: defaultdict(list))
-    ranges: dict[tuple[str, int], list[tuple[str, str, Rule]]] = field(
-        default_factory=lambda: defaultdict(list)
-    )
+    ranges: dict[tuple[str, int], _Spans] = field(default_factory=lambda: defaultdict(_Spans))
 
     def add(self, system: str, code: str, rule: Rule) -> None:
         if code.endswith("*"):
@@ -48,23 +115,21 @@ class CodeIndex:
             lo, hi = code.split("-", 1)
             if len(lo) != len(hi) or lo > hi:
                 raise ValueError(f"range {code!r} needs two codes of one length, low to high")
-            self.ranges[(system, len(lo))].append((lo, hi, rule))
+            self.ranges[(system, len(lo))].items.append((lo, hi, rule))
         else:
             self.exact[(system, code)].append(rule)
 
     def freeze(self) -> None:
         for spans in self.ranges.values():
-            spans.sort(key=lambda s: s[0])
+            spans.freeze()
 
     def lookup(self, system: str, code: str) -> list[Rule]:
         found = list(self.exact.get((system, code), ()))
         for n in range(len(code), 0, -1):
             found += self.prefixes.get((system, code[:n]), ())
-        spans = self.ranges.get((system, len(code)), ())
-        if spans:
-            for _lo, hi, rule in spans[: bisect_right(spans, code, key=lambda s: s[0])]:
-                if code <= hi:
-                    found.append(rule)
+        spans = self.ranges.get((system, len(code)))
+        if spans is not None:
+            found += spans.containing(code)
         return found
 
 
@@ -74,68 +139,200 @@ class Policy:
     name: str
     default: bool
     insurers: frozenset[tuple[str, str]]
+    plans: tuple[tuple[str | None, str], ...]
+    effective: tuple[date | None, date | None]
     unlisted: str
     approval_period_days: int
+    adverse_decisions: str
     index: CodeIndex
+    rules: tuple[Rule, ...]
     source: Path | None = None
+
+    def applies_on(self, on: date) -> bool:
+        start, end = self.effective
+        return (start is None or start <= on) and (end is None or on <= end)
+
+    def covers_plan(self, coverage: dict[str, Any] | None) -> bool:
+        if not self.plans:
+            return True
+        classes = (coverage or {}).get("class") or []
+        for c in classes:
+            kinds = {k.get("code") for k in (c.get("type") or {}).get("coding") or []}
+            for kind, value in self.plans:
+                if c.get("value") == value and (kind is None or kind in kinds):
+                    return True
+        return False
 
 
 @dataclass
 class PolicySet:
     policies: list[Policy]
 
-    def for_insurer(self, identifiers: list[dict[str, Any]]) -> Policy:
-        keys = {(i.get("system"), i.get("value")) for i in identifiers if isinstance(i, dict)}
+    def select(
+        self, insurer_identifiers: list[dict[str, Any]], coverage: dict[str, Any] | None, on: date
+    ) -> Policy:
+        """The policy for this insurer, plan and date; the default policy otherwise."""
+        keys = {
+            (i.get("system"), i.get("value")) for i in insurer_identifiers if isinstance(i, dict)
+        }
         for policy in self.policies:
-            if policy.insurers & keys:
+            if policy.insurers & keys and policy.covers_plan(coverage) and policy.applies_on(on):
                 return policy
         for policy in self.policies:
             if policy.default:
                 return policy
         raise LookupError("no policy names this insurer and none is the default")
 
+    def for_insurer(self, identifiers: list[dict[str, Any]]) -> Policy:
+        return self.select(identifiers, None, date.today())
+
+
+def _conditions(texts: list[str], where: str) -> tuple[Condition, ...]:
+    out = []
+    for text in texts:
+        try:
+            out.append(compile_condition(text))
+        except ConditionError as exc:
+            raise PolicyError(f"{where}: {text!r}: {exc}") from None
+    return tuple(out)
+
+
+def _rule(r: dict[str, Any], order: int, where: str) -> Rule:
+    at = f"{where}: rule {r['id']}"
+    approve = deny = limit = None
+    if r["approve"]:
+        a = r["approve"]
+        approve = Criteria(_conditions(a["when"], f"{at}: approve.when"), a["period_days"])
+    if r["deny"]:
+        d = r["deny"]
+        deny = Criteria(
+            _conditions(d["when"], f"{at}: deny.when"),
+            None,
+            d["reason_code"],
+            d["reason"],
+            d["administrative"],
+        )
+    if r["limit"]:
+        lim = r["limit"]
+        limit = Limit(
+            lim["quantity"],
+            lim["days"],
+            lim["action"],
+            lim["reason"],
+            lim["reason_code"],
+            lim["administrative"],
+        )
+    return Rule(
+        id=r["id"],
+        description=r["description"],
+        outcome=r["outcome"],
+        priority=r["priority"],
+        order=order,
+        modifiers=frozenset(r["modifiers"]),
+        places=frozenset(r["place_of_service"]),
+        when=_conditions(r["when"], f"{at}: when"),
+        documentation=tuple(
+            Documentation(d["description"], d["code"], d["questionnaire"])
+            for d in r["documentation"]
+        ),
+        authorization_url=r["authorization_url"],
+        approve=approve,
+        deny=deny,
+        limit=limit,
+        reason_code=r["reason_code"],
+        reason=r["reason"],
+    )
+
 
 def compile_policy(data: Any, source: Path | None = None) -> Policy:
     where = str(source) if source else "<policy>"
     try:
-        doc = PolicySchema().load(data if isinstance(data, dict) else {})
+        doc = PolicySchema().load(data)
     except ValidationError as exc:
         raise PolicyError(f"{where}: {_describe(exc.messages, data)}") from None
-    index = CodeIndex()
     ids = [r["id"] for r in doc["rules"]]
     for rule_id in sorted({i for i in ids if ids.count(i) > 1}):
         raise PolicyError(
             f"{where}: rule {rule_id}: id: used by {ids.count(rule_id)} rules; "
             "rule ids name one rule each (traces cite them)"
         )
-    for order, r in enumerate(doc["rules"]):
-        rule = Rule(
-            r["id"],
-            r["description"],
-            r["outcome"],
-            r["priority"],
-            r["period_days"],
-            r["reason_code"],
-            r["reason"],
-            order,
-        )
-        for m in r["match"]:
+    index = CodeIndex()
+    rules = []
+    claims: dict[tuple[str, int], list[tuple[str, Rule]]] = defaultdict(list)
+    for order, raw in enumerate(doc["rules"]):
+        rule = _rule(raw, order, where)
+        rules.append(rule)
+        for m in raw["match"]:
+            system = canonical_system(m["system"])
             for code in m["codes"]:
                 try:
-                    index.add(canonical_system(m["system"]), code, rule)
+                    index.add(system, code, rule)
                 except ValueError as exc:
                     raise PolicyError(f"{where}: rule {rule.id}: match.codes: {exc}") from None
+                claims[(system, rule.priority)].append((code, rule))
+    for (system, priority), codes in claims.items():
+        clash = _overlap(codes)
+        if clash:
+            a, b, code = clash
+            raise PolicyError(
+                f"{where}: rule {b.id}: priority: {code!r} ({system}) is also matched by rule "
+                f"{a.id} at the same priority {priority}; give one of them a higher priority"
+            )
     index.freeze()
+    effective = doc["effective"] or {}
     return Policy(
         id=doc["id"],
         name=doc["name"],
         default=doc["default"],
         insurers=frozenset((i["system"], i["value"]) for i in doc["insurers"]),
+        plans=tuple((p["type"], p["value"]) for p in doc["plans"]),
+        effective=(effective.get("start"), effective.get("end")),
         unlisted=doc["unlisted"],
         approval_period_days=doc["approval_period_days"],
+        adverse_decisions=doc["adverse_decisions"],
         index=index,
+        rules=tuple(rules),
         source=source,
     )
+
+
+_LOW, _HIGH = "\x00", "\x7f"
+
+
+def _overlap(codes: list[tuple[str, Rule]]) -> tuple[Rule, Rule, str] | None:
+    """Two different rules claiming one code at one priority, found by a sweep over
+    same-length spans (prefixes become spans for every length they reach)."""
+    spans: dict[int, list[tuple[str, str, Rule, str]]] = defaultdict(list)
+    prefixes: list[tuple[str, Rule]] = []
+    lengths: set[int] = set()
+    for code, rule in codes:
+        if code.endswith("*"):
+            prefixes.append((code[:-1], rule))
+            continue
+        lo, _, hi = code.partition("-")
+        hi = hi or lo
+        spans[len(lo)].append((lo, hi, rule, code))
+        lengths.add(len(lo))
+    seen_prefix: dict[str, Rule] = {}
+    for p, rule in sorted(prefixes, key=lambda x: len(x[0])):
+        for n in range(1, len(p) + 1):
+            other = seen_prefix.get(p[:n])
+            if other is not None and other is not rule:
+                return other, rule, p + "*"
+        seen_prefix[p] = rule
+        for length in lengths:
+            if length >= len(p):
+                pad = length - len(p)
+                spans[length].append((p + _LOW * pad, p + _HIGH * pad, rule, p + "*"))
+    for items in spans.values():
+        items.sort(key=lambda s: s[0])
+        best: tuple[str, str, Rule, str] | None = None
+        for span in items:
+            if best is not None and span[0] <= best[1] and span[2] is not best[2]:
+                return best[2], span[2], span[3]
+            if best is None or span[1] > best[1]:
+                best = span
+    return None
 
 
 def _describe(messages: Any, data: Any) -> str:
@@ -148,7 +345,8 @@ def _describe(messages: Any, data: Any) -> str:
             for i, errs in rules.items():
                 rule_id = i
                 if isinstance(raw_rules, list) and isinstance(i, int) and i < len(raw_rules):
-                    rule_id = (raw_rules[i] or {}).get("id", f"#{i + 1}")
+                    raw = raw_rules[i]
+                    rule_id = raw.get("id", f"#{i + 1}") if isinstance(raw, dict) else f"#{i + 1}"
                 parts.append(f"rule {rule_id}: {_flat(errs)}")
         parts += [f"{k}: {_flat(v)}" for k, v in messages.items() if k != "rules"]
     return "; ".join(parts) or _flat(messages)

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Date,
     DateTime,
     ForeignKey,
@@ -55,6 +56,7 @@ class Authorization(Base):
     principal: Mapped[str] = mapped_column(String(128), index=True)
     policy_id: Mapped[str] = mapped_column(String(128))
     status: Mapped[str] = mapped_column(String(16))
+    expedited: Mapped[bool] = mapped_column(Boolean, default=False)
     current_version: Mapped[int] = mapped_column(Integer)
     # CMS-0057-F clocks and yearly metrics are computed from these.
     received_at: Mapped[datetime]
@@ -132,3 +134,17 @@ class DecisionEvent(Base):
     reason_code: Mapped[str | None] = mapped_column(String(16))
     note: Mapped[str | None] = mapped_column(Text)
     trace: Mapped[dict[str, Any]]
+
+
+class SandboxScript(Base):
+    """Sandbox mode: the scripted outcome of a principal's next submission, used once."""
+
+    __tablename__ = "sandbox_script"
+    __table_args__ = (Index("ix_sandbox_script_pending", "principal", "used_at", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    principal: Mapped[str] = mapped_column(String(128))
+    outcome: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    used_by: Mapped[str | None] = mapped_column(String(32))

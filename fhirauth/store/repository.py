@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import datetime
+
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from fhirauth.store.models import Authorization, ClaimResponseVersion, Submission
+from fhirauth.store.models import Authorization, ClaimResponseVersion, SandboxScript, Submission
 
 
 def find_submission(session: Session, principal: str, content_hash: str) -> Submission | None:
@@ -36,3 +38,22 @@ def latest_response(session: Session, claim_response_id: str) -> ClaimResponseVe
 
 def claim_by_id(session: Session, claim_id: str) -> Submission | None:
     return session.scalar(select(Submission).where(Submission.claim_id == claim_id))
+
+
+def pending_script(session: Session, principal: str) -> SandboxScript | None:
+    return session.scalar(
+        select(SandboxScript)
+        .where(SandboxScript.principal == principal, SandboxScript.used_at.is_(None))
+        .order_by(SandboxScript.id)
+        .limit(1)
+    )
+
+
+def use_script(session: Session, script_id: int, submission_id: str, at: datetime) -> bool:
+    """Mark a script used, unless another submission took it first (conditional UPDATE)."""
+    result = session.execute(
+        update(SandboxScript)
+        .where(SandboxScript.id == script_id, SandboxScript.used_at.is_(None))
+        .values(used_at=at, used_by=submission_id)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,243 @@
+"""The normalized context policy conditions see, whatever the request's shape.
+
+A Claim item (initial request or update) and a CoverageEligibilityRequest item both become an
+:class:`ItemContext`; conditions read ``%item``, ``%patient``, ``%diagnoses`` and the like, never
+raw bundle positions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+PAS = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/"
+LOINC = "http://loinc.org"
+# X12 UM06 level of service: U urgent, 03 emergency. PAS has no expedited flag (REQUIREMENTS §9
+# item 8); this is our one documented rule, and CMS's 72-hour clock depends on it.
+_URGENT_LEVELS = frozenset({"U", "03"})
+_IMMEDIATE_APPEAL = "1"
+
+
+@dataclass(frozen=True)
+class ItemContext:
+    sequence: int
+    codes: tuple[tuple[str, str], ...]
+    modifiers: frozenset[str]
+    places: frozenset[str]
+    quantity: Decimal | None
+    requested: tuple[date, date] | None
+    documents: frozenset[str]
+    questionnaires: frozenset[str]
+    variables: dict[str, Any] = field(repr=False)
+
+
+def codings(concept: Any) -> list[dict[str, Any]]:
+    return [c for c in (concept or {}).get("coding") or [] if isinstance(c, dict)]
+
+
+def extension_value(node: dict[str, Any], name: str, key: str) -> Any:
+    for ext in node.get("extension") or []:
+        if ext.get("url") == PAS + name:
+            return ext.get(key)
+    return None
+
+
+def level_of_service(claim: dict[str, Any]) -> str | None:
+    concept = extension_value(claim, "extension-levelOfServiceCode", "valueCodeableConcept")
+    codes = [c.get("code") for c in codings(concept)]
+    return codes[0] if codes else None
+
+
+def certification_types(claim: dict[str, Any]) -> set[str]:
+    nodes = [claim, *(claim.get("item") or [])]
+    out = set()
+    for node in nodes:
+        concept = extension_value(node, "extension-certificationType", "valueCodeableConcept")
+        out |= {c.get("code") for c in codings(concept)}
+    return out
+
+
+def is_expedited(claim: dict[str, Any]) -> bool:
+    """Expedited (CMS 72 hours) when the level of service is urgent or emergency, the Claim's
+    priority is stat, or the request is an immediate appeal (certificationType 1)."""
+    priority = {c.get("code") for c in codings(claim.get("priority"))}
+    return (
+        level_of_service(claim) in _URGENT_LEVELS
+        or "stat" in priority
+        or _IMMEDIATE_APPEAL in certification_types(claim)
+    )
+
+
+def requested_dates(item: dict[str, Any], claim: dict[str, Any]) -> tuple[date, date] | None:
+    """The dates of service an item asks for: servicedDate, servicedPeriod or billablePeriod."""
+    if item.get("servicedDate"):
+        d = _date(item["servicedDate"])
+        return (d, d) if d else None
+    period = item.get("servicedPeriod") or claim.get("billablePeriod")
+    if isinstance(period, dict):
+        start, end = _date(period.get("start")), _date(period.get("end"))
+        if start and end:
+            return start, end
+        if start or end:
+            return (start or end, start or end)  # type: ignore[return-value]
+    return None
+
+
+def _date(value: Any) -> date | None:
+    if not isinstance(value, str) or len(value) < 10:
+        return None
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        return None
+
+
+def age_on(birth_date: Any, on: date) -> int | None:
+    born = _date(birth_date)
+    if born is None:
+        return None
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+def documents_present(
+    resources: list[dict[str, Any]], info: list[dict[str, Any]]
+) -> tuple[frozenset[str], frozenset[str]]:
+    """LOINC codes of the documentation supplied, and the Questionnaires answered."""
+    codes: set[str] = set()
+    answered: set[str] = set()
+
+    def visit(resource: dict[str, Any]) -> None:
+        kind = resource.get("resourceType")
+        if kind == "QuestionnaireResponse":
+            if resource.get("status") in ("completed", "amended") and resource.get("questionnaire"):
+                answered.add(str(resource["questionnaire"]).split("|", 1)[0])
+        elif kind == "Bundle":  # a DTR QuestionnaireResponse bundle
+            for entry in resource.get("entry") or []:
+                if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
+                    visit(entry["resource"])
+        for key in ("type", "code"):
+            codes.update(
+                c["code"]
+                for c in codings(resource.get(key))
+                if c.get("system") == LOINC and c.get("code")
+            )
+
+    for resource in resources:
+        visit(resource)
+    for entry in info:
+        codes.update(
+            c["code"]
+            for c in codings(entry.get("code"))
+            if c.get("system") == LOINC and c.get("code")
+        )
+    return frozenset(codes), frozenset(answered)
+
+
+def _num(value: Any) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal | str):
+        return None
+    try:
+        return Decimal(str(value))
+    except ArithmeticError:
+        return None
+
+
+def item_context(
+    *,
+    sequence: int,
+    item: dict[str, Any],
+    claim: dict[str, Any],
+    diagnoses: list[dict[str, Any]],
+    patient: dict[str, Any] | None,
+    coverage: dict[str, Any] | None,
+    request: dict[str, Any] | None,
+    supporting: list[dict[str, Any]],
+    supporting_info: list[dict[str, Any]],
+    today: date,
+) -> ItemContext:
+    requested = requested_dates(item, claim)
+    service_date = requested[0] if requested else today
+    docs, answered = documents_present(supporting, supporting_info)
+    quantity = _num((item.get("quantity") or {}).get("value"))
+    patient = patient or {}
+    variables = {
+        "claim": claim,
+        "item": item,
+        "patient": patient,
+        "coverage": coverage,
+        "request": request,
+        "diagnoses": diagnoses,
+        "age": age_on(patient.get("birthDate"), service_date),
+        "sex": patient.get("gender"),
+        "serviceDate": service_date.isoformat(),
+        "levelOfService": level_of_service(claim),
+        "supportingInfo": supporting,
+        "documents": sorted(docs),
+        "questionnaires": sorted(answered),
+        "quantity": float(quantity) if quantity is not None else None,
+        "expedited": is_expedited(claim),
+    }
+    return ItemContext(
+        sequence=sequence,
+        codes=tuple(
+            (c["system"], c["code"])
+            for c in codings(item.get("productOrService"))
+            if c.get("system") and c.get("code")
+        ),
+        modifiers=frozenset(
+            c.get("code") for m in item.get("modifier") or [] for c in codings(m) if c.get("code")
+        ),
+        places=frozenset(
+            c.get("code") for c in codings(item.get("locationCodeableConcept")) if c.get("code")
+        ),
+        quantity=quantity,
+        requested=requested,
+        documents=docs,
+        questionnaires=answered,
+        variables=variables,
+    )
+
+
+def claim_contexts(
+    claim: dict[str, Any],
+    *,
+    patient: dict[str, Any] | None,
+    coverage: dict[str, Any] | None,
+    resolve: Callable[[Any], dict[str, Any] | None],
+    today: date,
+) -> list[ItemContext]:
+    """One context per Claim item. ``resolve`` turns a Reference into the bundle resource."""
+    all_dx = [
+        d.get("diagnosisCodeableConcept")
+        for d in claim.get("diagnosis") or []
+        if d.get("diagnosisCodeableConcept")
+    ]
+    dx_by_seq = {
+        d.get("sequence"): d.get("diagnosisCodeableConcept") for d in claim.get("diagnosis") or []
+    }
+    info = [i for i in claim.get("supportingInfo") or [] if isinstance(i, dict)]
+    supporting = [r for r in (resolve(i.get("valueReference")) for i in info) if r]
+    out = []
+    for raw in claim.get("item") or []:
+        item = dict(raw)
+        seqs = raw.get("diagnosisSequence") or []
+        item["diagnosis"] = [dx_by_seq[s] for s in seqs if dx_by_seq.get(s)] or all_dx
+        requested = resolve(extension_value(raw, "extension-requestedService", "valueReference"))
+        out.append(
+            item_context(
+                sequence=int(raw["sequence"]),
+                item=item,
+                claim=claim,
+                diagnoses=all_dx,
+                patient=patient,
+                coverage=coverage,
+                request=requested,
+                supporting=supporting,
+                supporting_info=info,
+                today=today,
+            )
+        )
+    return out
