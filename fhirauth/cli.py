@@ -113,6 +113,268 @@ def validate(files: tuple[Path, ...]) -> None:
     sys.exit(1 if failed else 0)
 
 
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the traces as JSON.")
+def explain(files: tuple[Path, ...], as_json: bool) -> None:
+    """Decide request bundles with the configured policies and print why, storing nothing."""
+    from fhirauth.clock import system_clock
+    from fhirauth.decision.decide import decide
+    from fhirauth.fhir.bundle import parse_request
+    from fhirauth.operations.claim_submit import evaluate
+    from fhirauth.policy import load_policies
+
+    settings = Settings.from_env()
+    policies = load_policies(list(settings.policy_dirs))
+    membership = _membership(settings)
+    failed = False
+    for path in files:
+        try:
+            req = parse_request(path.read_bytes())
+        except FhirError as exc:
+            failed = True
+            click.echo(f"{path}: invalid")
+            for issue in exc.issues:
+                click.echo(f"  {_issue_line(issue.severity, issue.diagnostics, issue.expression)}")
+            continue
+        now = system_clock()
+        ev = evaluate(req, policies, membership, now.date())
+        decision = decide(req.claim.resource, ev.results, "EXPLAIN", now)
+        if as_json:
+            click.echo(
+                orjson.dumps(
+                    {
+                        "file": str(path),
+                        "policy": ev.policy.id,
+                        "expedited": ev.expedited,
+                        "membership": ev.eligibility.__dict__,
+                        "items": [r.trace for r in ev.results],
+                    },
+                    option=orjson.OPT_INDENT_2,
+                ).decode()
+            )
+            continue
+        click.echo(
+            f"{path}: policy {ev.policy.id}"
+            f"{' (expedited: 72 h)' if ev.expedited else ' (standard: 7 days)'}"
+        )
+        if not ev.eligibility.active:
+            click.echo(
+                f"  membership: {ev.eligibility.code} {ev.eligibility.message} -> outcome=error"
+            )
+        for d, r in zip(decision.items, ev.results, strict=True):
+            click.echo(
+                f"  item {d.sequence}: {d.action}"
+                + (f" (recommended {r.recommendation})" if r.recommendation else "")
+            )
+            click.echo(trace_text(r.trace, indent="    "))
+    sys.exit(1 if failed else 0)
+
+
+def trace_text(trace: dict[str, Any], indent: str = "  ") -> str:
+    """A rule trace as lines a person reads: candidates, checks, steps, why."""
+    lines = [f"{indent}codes: {', '.join(trace.get('codes') or []) or '(none)'}"]
+    for cand in trace.get("candidates") or []:
+        mark = "applies" if cand.get("applies") else "does not apply"
+        lines.append(f"{indent}rule {cand['rule']} (priority {cand['priority']}): {mark}")
+        for check in cand.get("checks") or []:
+            for cond in check.get("conditions") or [check]:
+                what = cond.get("expression") or check.get("check")
+                lines.append(f"{indent}  {check.get('check')}: {what} -> {cond.get('result')}")
+    for step in trace.get("steps") or []:
+        if "conditions" in step:
+            for cond in step["conditions"]:
+                lines.append(f"{indent}{step['step']}: {cond['expression']} -> {cond['result']}")
+        elif step.get("step") == "documentation":
+            lines.append(
+                f"{indent}documentation: required {step['required']}, missing "
+                f"{step['missing'] or 'none'}"
+            )
+        elif step.get("step") == "limit":
+            lines.append(f"{indent}limit: { ({k: v for k, v in step.items() if k != 'step'}) }")
+    lines.append(f"{indent}decided by: {trace.get('decided_by') or 'no rule'}")
+    lines.append(f"{indent}why: {trace.get('why')}")
+    return "\n".join(lines)
+
+
+def _membership(settings: Settings) -> Any:
+    from fhirauth.membership import Roster, SubmittedCoverage
+
+    return (
+        Roster.from_csv(settings.member_roster) if settings.member_roster else (SubmittedCoverage())
+    )
+
+
+@main.group()
+def policy() -> None:
+    """Payer policy files."""
+
+
+@policy.command("check")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+def policy_check(paths: tuple[Path, ...]) -> None:
+    """Lint policy files (default: the configured policy folders); exit 1 on the first error."""
+    from fhirauth.policy import PolicyError, load_policies
+    from fhirauth.policy.loader import compile_policy
+
+    try:
+        if any(p.is_file() for p in paths):
+            import yaml
+
+            for p in paths:
+                policy_ = compile_policy(yaml.safe_load(p.read_text(encoding="utf-8")), p)
+                click.echo(f"{p}: ok: policy {policy_.id}, {len(policy_.rules)} rules")
+            return
+        dirs = list(paths) or list(Settings.from_env().policy_dirs)
+        for p in load_policies(dirs).policies:
+            default = ", the default" if p.default else ""
+            click.echo(f"{p.source}: ok: policy {p.id}{default}, {len(p.rules)} rules")
+    except (PolicyError, OSError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except Exception as exc:  # a YAML syntax error in a single file
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--url", default=DEFAULT_URL, show_default=True, envvar="FHIRAUTH_URL")
+def eligibility(files: tuple[Path, ...], url: str) -> None:
+    """POST CoverageEligibilityRequests and print, per item, whether authorization is needed."""
+    failed = False
+    for path in files:
+        resp = _post(f"{url.rstrip('/')}/CoverageEligibilityRequest/$submit", path.read_bytes())
+        if resp is None:
+            failed = True
+            continue
+        body = _json(resp.content)
+        click.echo(f"{path}: HTTP {resp.status_code}")
+        if (
+            not resp.ok
+            or not isinstance(body, dict)
+            or body.get("resourceType") != ("CoverageEligibilityResponse")
+        ):
+            failed = True
+            if isinstance(body, dict) and body.get("resourceType") == "OperationOutcome":
+                click.echo(describe_outcome(body))
+            continue
+        click.echo(f"  {body.get('disposition')}")
+        for ins in body.get("insurance") or []:
+            for n, item in enumerate(ins.get("item") or [], start=1):
+                codes = ", ".join(
+                    c.get("code", "?")
+                    for c in (item.get("productOrService") or {}).get("coding") or []
+                )
+                if item.get("excluded"):
+                    verdict = "not covered"
+                elif item.get("authorizationRequired"):
+                    verdict = "authorization required"
+                else:
+                    verdict = "no authorization needed"
+                click.echo(f"  item {n} ({codes}): {verdict}")
+                for doc in item.get("authorizationSupporting") or []:
+                    click.echo(f"      needs: {doc.get('text')}")
+    sys.exit(1 if failed else 0)
+
+
+@main.command()
+@click.argument("key")
+@click.option("--url", default=DEFAULT_URL, show_default=True, envvar="FHIRAUTH_URL")
+@click.option("--json", "as_json", is_flag=True)
+def trace(key: str, url: str, as_json: bool) -> None:
+    """Print the decision trace of a stored authorization (its id or preAuthRef)."""
+    resp = _get(f"{_admin(url)}/authorizations/{key}/trace")
+    body = _json(resp.content)
+    if not resp.ok:
+        click.echo(f"HTTP {resp.status_code}")
+        if isinstance(body, dict) and body.get("resourceType") == "OperationOutcome":
+            click.echo(describe_outcome(body))
+        sys.exit(1)
+    if as_json:
+        click.echo(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
+        return
+    click.echo(f"authorization {body['preAuthRef']} ({body['id']})")
+    for e in body["events"]:
+        item = f"item {e['item']}" if e["item"] is not None else "request"
+        click.echo(f"  {e['at']} {item}: {e['action']} by {e['actor']}")
+        if e.get("trace"):
+            click.echo(trace_text(e["trace"], indent="    "))
+
+
+@main.group("sandbox")
+def sandbox_group() -> None:
+    """Sandbox mode (FHIRAUTH_SANDBOX=1): script the outcome of the next submissions."""
+
+
+@sandbox_group.command("next")
+@click.argument("outcome", type=click.Choice(["A1", "A2", "A3", "A4", "A6", "NA", "CT", "error"]))
+@click.option("--count", default=1, show_default=True, type=click.IntRange(1, 100))
+@click.option("--principal", help="Whose submissions (default: the anonymous caller).")
+@click.option("--url", default=DEFAULT_URL, show_default=True, envvar="FHIRAUTH_URL")
+def sandbox_next(outcome: str, count: int, principal: str | None, url: str) -> None:
+    """Answer OUTCOME to the next COUNT submissions, whatever they contain."""
+    import requests
+
+    payload: dict[str, Any] = {"outcome": outcome, "count": count}
+    if principal:
+        payload["principal"] = principal
+    resp = requests.post(f"{_admin(url)}/sandbox/scripts", json=payload, timeout=30)
+    body = _json(resp.content)
+    if not resp.ok:
+        click.echo(f"HTTP {resp.status_code}")
+        if isinstance(body, dict) and body.get("resourceType") == "OperationOutcome":
+            click.echo(describe_outcome(body))
+        sys.exit(1)
+    click.echo("pending: " + (", ".join(s["outcome"] for s in body["pending"]) or "none"))
+
+
+@sandbox_group.command("clear")
+@click.option("--principal")
+@click.option("--url", default=DEFAULT_URL, show_default=True, envvar="FHIRAUTH_URL")
+def sandbox_clear(principal: str | None, url: str) -> None:
+    """Drop scripted outcomes not used yet."""
+    import requests
+
+    params = {"principal": principal} if principal else {}
+    resp = requests.delete(f"{_admin(url)}/sandbox/scripts", params=params, timeout=30)
+    if not resp.ok:
+        click.echo(f"HTTP {resp.status_code}")
+        sys.exit(1)
+    click.echo("pending: none")
+
+
+def _admin(url: str) -> str:
+    """The admin API sits beside the FHIR base: http://host:port/admin."""
+    base = url.rstrip("/")
+    return (base.removesuffix("/fhir") if base.endswith("/fhir") else base) + "/admin"
+
+
+def _get(url: str) -> Any:
+    import requests
+
+    try:
+        return requests.get(url, headers={"Accept": "application/json"}, timeout=30)
+    except requests.RequestException as exc:
+        click.echo(f"cannot reach {url}: {exc}", err=True)
+        sys.exit(1)
+
+
+def _post(url: str, data: bytes) -> Any:
+    import requests
+
+    try:
+        return requests.post(
+            url,
+            data=data,
+            headers={"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"},
+            timeout=60,
+        )
+    except requests.RequestException as exc:
+        click.echo(f"cannot reach {url}: {exc}", err=True)
+        return None
+
+
 def _json(content: bytes) -> Any:
     try:
         return orjson.loads(content)

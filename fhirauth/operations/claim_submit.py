@@ -15,8 +15,15 @@ from fhirauth import sandbox
 from fhirauth.decision.decide import CERTIFIED, Decision, decide
 from fhirauth.decision.response import Naming, claim_response, response_bundle
 from fhirauth.fhir.bundle import PasRequest, parse_request
-from fhirauth.membership import Eligibility
-from fhirauth.policy import Policy, RuleResult, claim_contexts, evaluate_item, is_expedited
+from fhirauth.membership import Eligibility, Membership
+from fhirauth.policy import (
+    Policy,
+    PolicySet,
+    RuleResult,
+    claim_contexts,
+    evaluate_item,
+    is_expedited,
+)
 from fhirauth.policy.context import ItemContext
 from fhirauth.principal import Principal
 from fhirauth.services import Services
@@ -63,10 +70,13 @@ def naming(services: Services) -> Naming:
 
 
 def evaluate(
-    req: PasRequest, services: Services, today: date, scripted: str | None = None
+    req: PasRequest,
+    policies: PolicySet,
+    membership: Membership,
+    today: date,
+    scripted: str | None = None,
 ) -> Evaluation:
-    """Policy and membership for every item of a parsed request: pure apart from services'
-    policies and membership source, and it stores nothing."""
+    """Policy and membership for every item of a parsed request; stores nothing."""
     claim = req.claim.resource
     coverage = req.coverages[0].resource if req.coverages else {}
 
@@ -81,13 +91,11 @@ def evaluate(
     )
     starts = [c.requested[0] for c in contexts if c.requested]
     service_date = min(starts) if starts else today
-    policy = services.policies.select(
-        req.insurer.resource.get("identifier") or [], coverage, service_date
-    )
+    policy = policies.select(req.insurer.resource.get("identifier") or [], coverage, service_date)
     if scripted == "error":
         eligibility = sandbox.SCRIPTED_ERROR
     else:
-        eligibility = services.membership.check(coverage, req.patient.resource, service_date)
+        eligibility = membership.check(coverage, req.patient.resource, service_date)
     if scripted and scripted != "error":
         results = sandbox.scripted_results(scripted, contexts, policy)
     else:
@@ -114,7 +122,9 @@ def submit(body: bytes | dict[str, Any], principal: Principal, services: Service
                 )
 
     now = received
-    ev = evaluate(req, services, now.date(), script.outcome if script else None)
+    ev = evaluate(
+        req, services.policies, services.membership, now.date(), script.outcome if script else None
+    )
     decision = decide(req.claim.resource, ev.results, services.pre_auth_refs(), now)
     if not ev.eligibility.active:
         coverage = req.coverages[0]
