@@ -39,16 +39,29 @@ def main() -> None:
     type=click.IntRange(1, 64),
     help="gunicorn worker processes.",
 )
+@click.option("--sandbox", is_flag=True, help="Sandbox mode: scripted outcomes for testing.")
 def serve(
-    host: str, port: int, data_dir: Path | None, database_url: str | None, workers: int
+    host: str,
+    port: int,
+    data_dir: Path | None,
+    database_url: str | None,
+    workers: int,
+    sandbox: bool,
 ) -> None:
     """Run the API with gunicorn, creating or migrating the database first."""
+    from fhirauth.policy import PolicyError
     from fhirauth.serve import run
 
     # Without FHIRAUTH_BASE_URL, fullUrls use the address we listen on.
     base_url = None if "FHIRAUTH_BASE_URL" in os.environ else f"http://{host}:{port}/fhir"
-    settings = Settings.from_env(data_dir=data_dir, database_url=database_url, base_url=base_url)
-    run(settings, host=host, port=port, workers=workers)
+    settings = Settings.from_env(
+        data_dir=data_dir, database_url=database_url, base_url=base_url, sandbox=sandbox or None
+    )
+    try:
+        run(settings, host=host, port=port, workers=workers)
+    except (PolicyError, ValueError, OSError) as exc:
+        click.echo(f"fhirauth cannot start: {exc}", err=True)
+        sys.exit(2)
 
 
 @main.command()
@@ -126,7 +139,9 @@ def explain(files: tuple[Path, ...], as_json: bool) -> None:
 
     settings = Settings.from_env()
     policies = load_policies(list(settings.policy_dirs))
-    membership = _membership(settings)
+    from fhirauth.services import membership_source
+
+    membership = membership_source(settings)
     failed = False
     for path in files:
         try:
@@ -195,14 +210,6 @@ def trace_text(trace: dict[str, Any], indent: str = "  ") -> str:
     lines.append(f"{indent}decided by: {trace.get('decided_by') or 'no rule'}")
     lines.append(f"{indent}why: {trace.get('why')}")
     return "\n".join(lines)
-
-
-def _membership(settings: Settings) -> Any:
-    from fhirauth.membership import Roster, SubmittedCoverage
-
-    return (
-        Roster.from_csv(settings.member_roster) if settings.member_roster else (SubmittedCoverage())
-    )
 
 
 @main.group()

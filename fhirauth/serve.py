@@ -9,6 +9,7 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from fhirauth.config import Settings
+from fhirauth.services import Services
 from fhirauth.store.db import make_engine, migrate
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,8 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
 
 def run(settings: Settings, *, host: str, port: int, workers: int) -> None:
+    """Check what would stop every worker (policies, roster, schema) once, then serve."""
+    Services.check(settings)
     if settings.database_url is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.db_url)

@@ -39,6 +39,12 @@ class Services:
     ids: Callable[[], str] = field(default=new_id)
     pre_auth_refs: Callable[[], str] = field(default=new_pre_auth_ref)
 
+    @staticmethod
+    def check(settings: Settings) -> None:
+        """Load what start-up loads, raising PolicyError or ValueError with a clear message."""
+        load_policies(list(settings.policy_dirs))
+        membership_source(settings)
+
     @classmethod
     def build(
         cls, settings: Settings, *, clock: Clock = system_clock, run_migrations: bool = True
@@ -48,16 +54,17 @@ class Services:
         engine = make_engine(settings.db_url)
         if run_migrations:
             migrate(engine)
-        membership: Membership = (
-            Roster.from_csv(settings.member_roster)
-            if settings.member_roster
-            else SubmittedCoverage()
-        )
         return cls(
             settings,
             engine,
             session_factory(engine),
             load_policies(list(settings.policy_dirs)),
-            membership,
+            membership_source(settings),
             clock,
         )
+
+
+def membership_source(settings: Settings) -> Membership:
+    if settings.member_roster:
+        return Roster.from_csv(settings.member_roster)
+    return SubmittedCoverage()
