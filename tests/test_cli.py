@@ -87,3 +87,104 @@ def test_validate_prints_every_structural_issue_with_its_path(
     assert "invalid (2 issues)" in result.output
     assert "Bundle.entry[0].resource.insurer.reference" in result.output
     assert "Bundle.entry[0].resource.item[1].sequence" in result.output
+
+
+def test_explain_prints_each_items_rules_conditions_and_outcome_without_storing(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(main, ["explain", str(EXAMPLES / "mixed-outcomes.json")])
+    assert result.exit_code == 0, result.output
+    assert "item 2: A1" in result.output
+    assert "approve: %diagnoses.exists() -> True" in result.output
+    assert "item 3: A4" in result.output and "decided by: mri-brain" in result.output
+    assert "item 4: A3" in result.output
+    assert not (tmp_path / "fhirauth-data").exists()
+
+
+def test_explain_json_gives_the_trace_of_every_item(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["explain", "--json", str(EXAMPLES / "mixed-outcomes.json")])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert [t["outcome"] for t in doc["items"]] == ["NA", "A1", "A4", "A3"]
+    assert doc["policy"] == "demo-health-plan"
+
+
+def test_policy_check_accepts_the_demo_policy_and_names_what_is_wrong_in_a_bad_one(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    assert runner.invoke(main, ["policy", "check"]).exit_code == 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "id: bad\nname: Bad\nrules:\n  - id: scan\n    match: [{system: cpt, codes: ['70450']}]\n"
+        "    outcome: auth-required\n    approve: {when: '%nothing = 1'}\n"
+    )
+    result = runner.invoke(main, ["policy", "check", str(bad)])
+    assert result.exit_code == 1
+    assert str(bad) in result.output and "rule scan" in result.output
+    assert "approve.when" in result.output
+
+
+def test_eligibility_prints_per_item_whether_authorization_is_needed(
+    runner: CliRunner, server_url: str, tmp_path: Path
+) -> None:
+    request = {
+        "resourceType": "CoverageEligibilityRequest",
+        "status": "active",
+        "purpose": ["auth-requirements"],
+        "created": "2026-12-01",
+        "contained": [
+            {"resourceType": "Patient", "id": "p", "birthDate": "1958-02-03"},
+            {
+                "resourceType": "Coverage",
+                "id": "c",
+                "status": "active",
+                "beneficiary": {"reference": "#p"},
+                "payor": [{"reference": "#i"}],
+            },
+            {"resourceType": "Organization", "id": "i"},
+        ],
+        "patient": {"reference": "#p"},
+        "insurer": {"reference": "#i"},
+        "insurance": [{"coverage": {"reference": "#c"}}],
+        "item": [
+            {
+                "productOrService": {
+                    "coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": code}]
+                }
+            }
+            for code in ("99213", "27447", "15776")
+        ],
+    }
+    path = tmp_path / "cer.json"
+    path.write_text(json.dumps(request))
+    result = runner.invoke(main, ["eligibility", "--url", server_url, str(path)])
+    assert result.exit_code == 0, result.output
+    assert "item 1 (99213): no authorization needed" in result.output
+    assert "item 2 (27447): authorization required" in result.output
+    assert "needs: Surgeon's progress note" in result.output
+    assert "item 3 (15776): not covered" in result.output
+
+
+def test_trace_prints_the_stored_decision_of_an_authorization(
+    runner: CliRunner, server_url: str
+) -> None:
+    out = runner.invoke(
+        main, ["submit", "--url", server_url, str(EXAMPLES / "approve-ct-head.json")]
+    ).output
+    ref = out.split("authorization ")[1].split()[0]
+    result = runner.invoke(main, ["trace", "--url", server_url, ref])
+    assert result.exit_code == 0, result.output
+    assert f"authorization {ref}" in result.output
+    assert "item 1: A1 by rule:ct-head" in result.output
+    assert "approve: %diagnoses.exists() -> True" in result.output
+    missing = runner.invoke(main, ["trace", "--url", server_url, "PANOTHERE"])
+    assert missing.exit_code == 1 and "HTTP 404" in missing.output
+
+
+def test_sandbox_next_is_refused_when_sandbox_mode_is_off(
+    runner: CliRunner, server_url: str
+) -> None:
+    result = runner.invoke(main, ["sandbox", "next", "A3", "--url", server_url])
+    assert result.exit_code == 1
+    assert "sandbox mode is off" in result.output

@@ -76,3 +76,27 @@ def test_serve_answers_submits_and_keeps_them_across_a_restart(
         assert again.json() == cr["resource"]
         replay = requests.post(f"{url}/Claim/$submit", data=body, headers=headers, timeout=30)
         assert replay.content == resp.content
+
+
+def test_serve_refuses_to_start_with_a_broken_policy_and_says_where(tmp_path: Path) -> None:
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "broken.yaml").write_text(
+        "id: broken\nname: Broken\nrules:\n  - id: knee\n    match: [{system: cpt, codes: "
+        "['27447']}]\n    outcome: maybe\n"
+    )
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("FHIRAUTH_")},
+        "FHIRAUTH_POLICY_DIRS": str(policies),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "fhirauth", "serve", "--port", str(free_port())],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "broken.yaml" in proc.stderr and "rule knee" in proc.stderr
+    assert "outcome" in proc.stderr
