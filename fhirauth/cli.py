@@ -160,9 +160,9 @@ def explain(files: tuple[Path, ...], as_json: bool) -> None:
                 orjson.dumps(
                     {
                         "file": str(path),
-                        "policy": ev.policy.id,
+                        "policy": ev.policy.id if ev.policy else None,
                         "expedited": ev.expedited,
-                        "membership": ev.eligibility.__dict__,
+                        "error": ev.error,
                         "items": [r.trace for r in ev.results],
                     },
                     option=orjson.OPT_INDENT_2,
@@ -170,12 +170,13 @@ def explain(files: tuple[Path, ...], as_json: bool) -> None:
             )
             continue
         click.echo(
-            f"{path}: policy {ev.policy.id}"
+            f"{path}: policy {ev.policy.id if ev.policy else '(none)'}"
             f"{' (expedited: 72 h)' if ev.expedited else ' (standard: 7 days)'}"
         )
-        if not ev.eligibility.active:
+        if ev.error:
             click.echo(
-                f"  membership: {ev.eligibility.code} {ev.eligibility.message} -> outcome=error"
+                f"  cannot be processed: X12 901 {ev.error[0]} {ev.error[1]} at {ev.error[2]} "
+                "-> outcome=error"
             )
         for d, r in zip(decision.items, ev.results, strict=True):
             click.echo(

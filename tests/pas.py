@@ -40,6 +40,11 @@ def review_actions(bundle: dict[str, Any]) -> dict[int, str]:
     return out
 
 
+def base_of(response: dict[str, Any]) -> str:
+    """Our FHIR base, read off the ClaimResponse's fullUrl."""
+    return response["entry"][0]["fullUrl"].rsplit("/ClaimResponse/", 1)[0]
+
+
 def assert_pas_response(response: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
     """The response Bundle rules of PAS 2.2.1 (REQUIREMENTS.md §1.2, §2.3); returns the
     ClaimResponse."""
@@ -88,7 +93,11 @@ def assert_pas_response(response: dict[str, Any], request: dict[str, Any]) -> di
     for ref in references(cr):
         assert ref in got, f"ClaimResponse references {ref}, which is not in the bundle"
     for url, resource in list(got.items())[1:]:
-        assert sent.get(url) == resource, f"{url} is not echoed as sent"
+        if url in sent:
+            assert sent[url] == resource, f"{url} is not echoed as sent"
+        else:  # created by us alongside the ClaimResponse
+            assert resource["resourceType"] == "CommunicationRequest", url
+            assert url == f"{base_of(response)}/CommunicationRequest/{resource['id']}"
     assert cr["id"] not in {
         r.get("id") for r in sent.values() if r["resourceType"] == "ClaimResponse"
     }

@@ -25,6 +25,7 @@ from fhirauth.policy import (
     is_expedited,
 )
 from fhirauth.policy.context import ItemContext
+from fhirauth.policy.loader import NoPolicy
 from fhirauth.principal import Principal
 from fhirauth.services import Services
 from fhirauth.store import repository
@@ -37,6 +38,8 @@ from fhirauth.store.models import (
 )
 
 log = logging.getLogger(__name__)
+# X12 901 T4 "Payer Name or Identifier Missing": no policy here serves this insurer.
+UNKNOWN_PAYER = "T4"
 
 
 @dataclass(frozen=True)
@@ -51,12 +54,14 @@ class Evaluation:
     """Everything decided about a request before anything is stored (also what explain shows)."""
 
     request: PasRequest
-    policy: Policy
+    policy: Policy | None
     contexts: list[ItemContext]
     results: list[RuleResult]
     eligibility: Eligibility
     service_date: date
     expedited: bool
+    # Why the payer cannot process the request at all (X12 901 code, text, FHIRPath), if so.
+    error: tuple[str, str, str] | None = None
 
 
 def content_hash(bundle: dict[str, Any]) -> str:
@@ -91,17 +96,37 @@ def evaluate(
     )
     starts = [c.requested[0] for c in contexts if c.requested]
     service_date = min(starts) if starts else today
-    policy = policies.select(req.insurer.resource.get("identifier") or [], coverage, service_date)
+    coverage_path = req.coverages[0].path if req.coverages else req.claim.path
+    try:
+        policy = policies.select(
+            req.insurer.resource.get("identifier") or [], coverage, service_date
+        )
+    except NoPolicy as exc:
+        text = f"This payer endpoint does not serve the insurer, plan or date: {exc}"
+        return Evaluation(
+            req,
+            None,
+            contexts,
+            [],
+            Eligibility(False, UNKNOWN_PAYER, text),
+            service_date,
+            is_expedited(claim),
+            (UNKNOWN_PAYER, text, f"{req.insurer.path}.identifier"),
+        )
     if scripted == "error":
         eligibility = sandbox.SCRIPTED_ERROR
     else:
         eligibility = membership.check(coverage, req.patient.resource, service_date)
+    error = None
+    if not eligibility.active:
+        path = f"{coverage_path}.{eligibility.path}" if eligibility.path else coverage_path
+        error = (str(eligibility.code), str(eligibility.message), path)
     if scripted and scripted != "error":
         results = sandbox.scripted_results(scripted, contexts, policy)
     else:
         results = [evaluate_item(policy, c) for c in contexts]
     return Evaluation(
-        req, policy, contexts, results, eligibility, service_date, is_expedited(claim)
+        req, policy, contexts, results, eligibility, service_date, is_expedited(claim), error
     )
 
 
@@ -126,15 +151,8 @@ def submit(body: bytes | dict[str, Any], principal: Principal, services: Service
         req, services.policies, services.membership, now.date(), script.outcome if script else None
     )
     decision = decide(req.claim.resource, ev.results, services.pre_auth_refs(), now)
-    if not ev.eligibility.active:
-        coverage = req.coverages[0]
-        path = f"{coverage.path}.{ev.eligibility.path}" if ev.eligibility.path else coverage.path
-        decision = Decision(
-            decision.pre_auth_ref,
-            now,
-            decision.items,
-            ((str(ev.eligibility.code), str(ev.eligibility.message), path),),
-        )
+    if ev.error:
+        decision = Decision(decision.pre_auth_ref, now, decision.items, (ev.error,))
 
     auth_id, response_id, submission_id = services.ids(), services.ids(), services.ids()
     name = naming(services)
@@ -200,7 +218,7 @@ def _authorization(
         pre_auth_ref=decision.pre_auth_ref,
         claim_response_id=response_id,
         principal=principal.id,
-        policy_id=ev.policy.id,
+        policy_id=ev.policy.id if ev.policy else "-",
         status=status,
         expedited=ev.expedited,
         current_version=1,
@@ -277,7 +295,7 @@ def _events(auth_id: str, decision: Decision, ev: Evaluation) -> list[DecisionEv
                 authorization_id=auth_id,
                 item_sequence=None,
                 at=decision.decided_at,
-                actor="membership",
+                actor="payer",
                 action="ERR",
                 reason_code=code,
                 note=text,
@@ -289,7 +307,7 @@ def _events(auth_id: str, decision: Decision, ev: Evaluation) -> list[DecisionEv
             authorization_id=auth_id,
             item_sequence=d.sequence,
             at=decision.decided_at,
-            actor=f"rule:{d.rule_id}" if d.rule_id else f"policy:{ev.policy.id}",
+            actor=f"rule:{d.rule_id}" if d.rule_id else f"policy:{d.trace.get('policy')}",
             action=d.action,
             reason_code=d.reason_code,
             note=d.reason,

@@ -174,7 +174,12 @@ def _decide(
 
     if rule.limit:
         over = _over_limit(rule, ctx)
-        steps.append({"step": "limit", **over})
+        steps.append(
+            {
+                "step": "limit",
+                **{k: str(v) if isinstance(v, Decimal) else v for k, v in over.items()},
+            }
+        )
         if over["exceeded"]:
             trace["why"] = rule.limit.reason
             action = "A6" if rule.limit.action == "modify" else "A2"

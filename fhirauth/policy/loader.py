@@ -18,6 +18,10 @@ from fhirauth.policy.conditions import Condition, ConditionError, compile_condit
 from fhirauth.policy.schema import PolicySchema
 
 
+class NoPolicy(LookupError):
+    """No policy decides for this insurer, plan and date: the payer cannot process it."""
+
+
 class PolicyError(Exception):
     """A policy file that cannot be used; the message names the file, the rule and the field."""
 
@@ -99,6 +103,17 @@ class _Spans:
         return found
 
 
+def span(code: str) -> tuple[str, str]:
+    """'70551-70553' is a range; a code with no hyphen, or with two (an NDC such as
+    '0074-4339-02'), is exact."""
+    if code.count("-") != 1:
+        return code, code
+    lo, hi = code.split("-")
+    if len(lo) != len(hi) or lo > hi:
+        raise ValueError(f"range {code!r} needs two codes of one length, low to high")
+    return lo, hi
+
+
 @dataclass
 class CodeIndex:
     """Rules by code: exact codes, ranges ``A-B`` (same length, compared as text) and prefixes
@@ -111,13 +126,12 @@ class CodeIndex:
     def add(self, system: str, code: str, rule: Rule) -> None:
         if code.endswith("*"):
             self.prefixes[(system, code[:-1])].append(rule)
-        elif "-" in code:
-            lo, hi = code.split("-", 1)
-            if len(lo) != len(hi) or lo > hi:
-                raise ValueError(f"range {code!r} needs two codes of one length, low to high")
-            self.ranges[(system, len(lo))].items.append((lo, hi, rule))
         else:
-            self.exact[(system, code)].append(rule)
+            lo, hi = span(code)
+            if lo == hi:
+                self.exact[(system, code)].append(rule)
+            else:
+                self.ranges[(system, len(lo))].items.append((lo, hi, rule))
 
     def freeze(self) -> None:
         for spans in self.ranges.values():
@@ -179,12 +193,9 @@ class PolicySet:
             if policy.insurers & keys and policy.covers_plan(coverage) and policy.applies_on(on):
                 return policy
         for policy in self.policies:
-            if policy.default:
+            if policy.default and policy.covers_plan(coverage) and policy.applies_on(on):
                 return policy
-        raise LookupError("no policy names this insurer and none is the default")
-
-    def for_insurer(self, identifiers: list[dict[str, Any]]) -> Policy:
-        return self.select(identifiers, None, date.today())
+        raise NoPolicy("no policy applies to this insurer, plan and date of service")
 
 
 def _conditions(texts: list[str], where: str) -> tuple[Condition, ...]:
@@ -309,8 +320,7 @@ def _overlap(codes: list[tuple[str, Rule]]) -> tuple[Rule, Rule, str] | None:
         if code.endswith("*"):
             prefixes.append((code[:-1], rule))
             continue
-        lo, _, hi = code.partition("-")
-        hi = hi or lo
+        lo, hi = span(code)
         spans[len(lo)].append((lo, hi, rule, code))
         lengths.add(len(lo))
     seen_prefix: dict[str, Rule] = {}
@@ -327,11 +337,11 @@ def _overlap(codes: list[tuple[str, Rule]]) -> tuple[Rule, Rule, str] | None:
     for items in spans.values():
         items.sort(key=lambda s: s[0])
         best: tuple[str, str, Rule, str] | None = None
-        for span in items:
-            if best is not None and span[0] <= best[1] and span[2] is not best[2]:
-                return best[2], span[2], span[3]
-            if best is None or span[1] > best[1]:
-                best = span
+        for item in items:
+            if best is not None and item[0] <= best[1] and item[2] is not best[2]:
+                return best[2], item[2], item[3]
+            if best is None or item[1] > best[1]:
+                best = item
     return None
 
 

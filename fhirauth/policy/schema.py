@@ -7,7 +7,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
 
-_CODE = re.compile(r"^[A-Za-z0-9.]+(-[A-Za-z0-9.]+|\*)?$")
+_CODE = re.compile(r"^[A-Za-z0-9.]+((-[A-Za-z0-9.]+)+|\*)?$")
 _ID = validate.Regexp(r"^[a-z0-9][a-z0-9-]*$", error="ids are lower-case letters, digits and -")
 RULE_OUTCOMES = ("no-auth", "auth-required", "not-covered")
 
