@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-BUNDLED_POLICIES = Path(__file__).resolve().parent.parent / "policies"
+
+def bundled(name: str) -> Path:
+    """policies/ and profiles/: beside the package in a checkout, under share/ once installed."""
+    checkout = Path(__file__).resolve().parent.parent / name
+    if checkout.is_dir():
+        return checkout
+    return Path(sys.prefix) / "share" / "fhirauth" / name
+
+
+BUNDLED_POLICIES = bundled("policies")
 
 
 @dataclass(frozen=True)

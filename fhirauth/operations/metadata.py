@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from functools import cache
 from importlib.metadata import version
-from pathlib import Path
 from typing import Any
 
 import orjson
 
-from fhirauth.config import Settings
+from fhirauth.config import Settings, bundled
 
-PROFILES = Path(__file__).resolve().parents[2] / "profiles"
+PROFILES = bundled("profiles")
 TEMPLATE = PROFILES / "capability-statement.json"
 # The date this statement's content last changed; bump it with the template.
 STATEMENT_DATE = "2026-11-27"
