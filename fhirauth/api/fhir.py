@@ -60,6 +60,8 @@ def operation_definition(definition_id: str) -> Response:
 
 @bp.get("/Claim/<claim_id>")
 def claim_read(claim_id: str) -> Response:
+    if claim_id.startswith("$"):
+        raise Unsupported(f"Claim/{claim_id} is an operation: use POST", 405)
     with services().sessions() as session:
         sub = repository.claim_by_id(session, claim_id)
         if sub is None:

@@ -311,7 +311,7 @@ def _resolve_required(
         if targets[0].type not in allowed:
             return [], Issue(
                 "invalid",
-                f"Claim.{element} must reference a {' or '.join(allowed)}, not a {targets[0].type}",
+                f"Claim.{element} must reference {_a(' or '.join(allowed))}, not {_a(targets[0].type)}",
                 (f"{path}.reference",),
             )
         return targets, None
@@ -326,6 +326,10 @@ def _resolve_required(
         f"Claim.{element} reference {reference!r} resolves to {len(targets)} entries of the Bundle",
         (f"{path}.reference",),
     )
+
+
+def _a(noun: str) -> str:
+    return ("an " if noun[:1] in "AEIOU" else "a ") + noun
 
 
 def resolve(reference: str, referrer: Entry, entries: list[Entry]) -> list[Entry]:
