@@ -311,7 +311,8 @@ def _resolve_required(
         if targets[0].type not in allowed:
             return [], Issue(
                 "invalid",
-                f"Claim.{element} must reference {_a(' or '.join(allowed))}, not {_a(targets[0].type)}",
+                f"Claim.{element} must reference {_a(' or '.join(allowed))}, "
+                f"not {_a(targets[0].type)}",
                 (f"{path}.reference",),
             )
         return targets, None
