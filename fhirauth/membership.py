@@ -44,6 +44,16 @@ def member_id(coverage: dict[str, Any], patient: dict[str, Any]) -> str | None:
     return None
 
 
+def _plans(coverage: dict[str, Any]) -> set[str]:
+    """The Coverage.class values of type plan (what the roster's plan column holds)."""
+    out = set()
+    for c in coverage.get("class") or []:
+        kinds = {k.get("code") for k in (c.get("type") or {}).get("coding") or []}
+        if "plan" in kinds and c.get("value"):
+            out.add(str(c["value"]))
+    return out
+
+
 def _within(period: dict[str, Any] | None, on: date) -> bool:
     if not period:
         return True
@@ -99,11 +109,12 @@ class Roster:
             for n, row in enumerate(reader, start=2):
                 try:
                     enrollment = _Enrollment(
-                        row["plan"],
+                        row["plan"].strip(),
                         date.fromisoformat(row["start"]),
                         date.fromisoformat(row["end"]) if row["end"] else None,
                     )
-                except ValueError as exc:
+                except (ValueError, TypeError, AttributeError) as exc:
+                    # A short row leaves fields None; name the line either way.
                     raise ValueError(f"{path}:{n}: {exc}") from None
                 rows.setdefault(row["member_id"].strip(), []).append(enrollment)
         return cls(rows, str(path))

@@ -69,7 +69,8 @@ def claim_response(
     claim = req.claim.resource
     notes: list[dict[str, Any]] = []
     items_by_seq = {int(i["sequence"]): i for i in req.items}
-    comm_requests = _communication_requests(req, decision, naming)
+    # A request that cannot be processed answers no items, so it asks for nothing either.
+    comm_requests = [] if decision.errors else _communication_requests(req, decision, naming)
     identifiers = [{"system": naming.authorization_system, "value": decision.pre_auth_ref}]
     identifiers += [
         {"system": i["system"], "value": i["value"]}
@@ -81,7 +82,11 @@ def claim_response(
         request["identifier"] = identifiers[1]
     # What the authorization covers when anything is certified; otherwise the dates asked for,
     # or (nothing asked) an open period from the decision date.
-    period = decision.period or decision.requested or (decision.decided_at.date(), None)
+    period = (
+        (None if decision.errors else decision.period)
+        or decision.requested
+        or (decision.decided_at.date(), None)
+    )
     cr: dict[str, Any] = {
         "resourceType": "ClaimResponse",
         "id": response_id,

@@ -32,6 +32,43 @@ VARIABLES = (
 )
 
 
+_CODING = {"system": "http://example.org/codes", "code": "X1", "display": "sample"}
+_SAMPLE: dict[str, Any] = {
+    "claim": {
+        "resourceType": "Claim",
+        "priority": {"coding": [_CODING]},
+        "diagnosis": [{"sequence": 1, "diagnosisCodeableConcept": {"coding": [_CODING]}}],
+        "supportingInfo": [{"sequence": 1, "category": {"coding": [_CODING]}}],
+    },
+    "item": {
+        "sequence": 1,
+        "productOrService": {"coding": [_CODING]},
+        "modifier": [{"coding": [_CODING]}],
+        "quantity": {"value": 2, "unit": "units"},
+        "servicedDate": "2026-01-02",
+        "diagnosis": [{"coding": [_CODING]}],
+        "locationCodeableConcept": {"coding": [_CODING]},
+    },
+    "patient": {"resourceType": "Patient", "gender": "female", "birthDate": "1970-01-01"},
+    "coverage": {
+        "resourceType": "Coverage",
+        "status": "active",
+        "class": [{"type": {"coding": [_CODING]}, "value": "PLAN"}],
+    },
+    "request": {"resourceType": "ServiceRequest", "code": {"coding": [_CODING]}},
+    "diagnoses": [{"coding": [_CODING]}],
+    "age": 40,
+    "sex": "female",
+    "serviceDate": "2026-01-02",
+    "levelOfService": "E",
+    "supportingInfo": [{"resourceType": "DocumentReference", "type": {"coding": [_CODING]}}],
+    "documents": ["11506-3"],
+    "questionnaires": ["http://example.org/Questionnaire/q"],
+    "quantity": 2.0,
+    "expedited": False,
+}
+
+
 class ConditionError(ValueError):
     pass
 
@@ -60,15 +97,26 @@ class Condition:
     _fn: Callable[[Any, dict[str, Any]], list[Any]]
 
     def __call__(self, context: dict[str, Any]) -> bool:
-        """True only when the expression yields exactly ``true``; empty is false."""
-        return self._fn({}, context) == [True]
+        return self.outcome(context) is True
+
+    def outcome(self, context: dict[str, Any]) -> bool | str:
+        """True only when the expression yields exactly ``true`` (empty, 1 or 'true' are not);
+        an expression that fails on this data is not met, and says why for the trace."""
+        try:
+            result = self._fn({}, context)
+        except Exception as exc:  # fhirpathpy raises bare Exception for evaluation errors
+            return f"error: {exc}"
+        return len(result) == 1 and result[0] is True
 
 
 def compile_condition(expression: str) -> Condition:
     try:
         _check_syntax(expression)
         fn = fhirpathpy.compile(expression)
-        fn({}, {name: None for name in VARIABLES})  # wrong arity, unknown functions, variables
+        # Dry runs catch wrong arity, unknown functions and variables, type errors: once with
+        # nothing known, once with data of every shape a request can bring.
+        fn({}, {name: None for name in VARIABLES})
+        fn({}, _SAMPLE)
     except ConditionError:
         raise
     except Exception as exc:  # fhirpathpy raises bare Exception for most errors

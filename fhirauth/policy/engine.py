@@ -43,8 +43,8 @@ class RuleResult:
 
 
 def _check(conditions: tuple[Condition, ...], ctx: ItemContext) -> tuple[bool, list[dict]]:
-    results = [{"expression": c.expression, "result": c(ctx.variables)} for c in conditions]
-    return all(r["result"] for r in results), results
+    results = [{"expression": c.expression, "result": c.outcome(ctx.variables)} for c in conditions]
+    return all(r["result"] is True for r in results), results
 
 
 def _applies(rule: Rule, ctx: ItemContext) -> tuple[bool, list[dict[str, Any]]]:

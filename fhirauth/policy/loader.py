@@ -363,6 +363,7 @@ def _describe(messages: Any, data: Any) -> str:
 
 
 def _flat(messages: Any, prefix: str = "") -> str:
+    prefix = prefix.replace("_schema.", "")  # marshmallow's name for whole-object errors
     if isinstance(messages, dict):
         return "; ".join(
             _flat(v, f"{prefix}{k}." if not isinstance(k, int) else prefix)
