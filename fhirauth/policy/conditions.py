@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import fhirpathpy
@@ -109,7 +110,9 @@ class Condition:
         return len(result) == 1 and result[0] is True
 
 
+@cache
 def compile_condition(expression: str) -> Condition:
+    """Compile once per distinct text: policies repeat the same conditions across rules."""
     try:
         _check_syntax(expression)
         fn = fhirpathpy.compile(expression)

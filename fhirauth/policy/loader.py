@@ -77,30 +77,27 @@ class Rule:
 
 @dataclass
 class _Spans:
-    """Same-length code ranges sorted by their low end, with a running maximum of the high
-    ends, so a stabbing query walks back only over ranges that can still contain the code."""
+    """Same-length code ranges cut into elementary segments at every range end, each segment
+    holding the rules that cover it: a lookup is one binary search however many ranges
+    overlap (a catch-all range costs nothing extra per lookup)."""
 
     items: list[tuple[str, str, Rule]] = field(default_factory=list)
-    lows: list[str] = field(default_factory=list)
-    reach: list[str] = field(default_factory=list)
+    bounds: list[str] = field(default_factory=list)
+    segments: list[tuple[Rule, ...]] = field(default_factory=list)
 
     def freeze(self) -> None:
-        self.items.sort(key=lambda s: s[0])
-        self.lows = [s[0] for s in self.items]
-        top = ""
-        self.reach = []
-        for _, hi, _ in self.items:
-            top = max(top, hi)
-            self.reach.append(top)
+        # For codes of one length, code > hi exactly when code >= hi + "\x00".
+        self.bounds = sorted({p for lo, hi, _ in self.items for p in (lo, hi + "\x00")})
+        at = {b: n for n, b in enumerate(self.bounds)}
+        cover: list[list[Rule]] = [[] for _ in self.bounds]
+        for lo, hi, rule in sorted(self.items, key=lambda s: s[2].order):
+            for n in range(at[lo], at[hi + "\x00"]):
+                cover[n].append(rule)
+        self.segments = [tuple(c) for c in cover]
 
     def containing(self, code: str) -> list[Rule]:
-        found = []
-        i = bisect_right(self.lows, code) - 1
-        while i >= 0 and self.reach[i] >= code:
-            if code <= self.items[i][1]:
-                found.append(self.items[i][2])
-            i -= 1
-        return found
+        n = bisect_right(self.bounds, code) - 1
+        return list(self.segments[n]) if n >= 0 else []
 
 
 def span(code: str) -> tuple[str, str]:
