@@ -42,6 +42,10 @@ log = logging.getLogger(__name__)
 UNKNOWN_PAYER = "T4"
 
 
+class _ScriptTaken(Exception):
+    pass
+
+
 @dataclass(frozen=True)
 class SubmitResult:
     body: bytes
@@ -182,8 +186,13 @@ def submit(body: bytes | dict[str, Any], principal: Principal, services: Service
                 )
             )
             session.add_all(_events(auth_id, decision, ev))
-            if script is not None:
-                repository.use_script(session, script.id, submission_id, now)
+            if script is not None and not repository.use_script(
+                session, script.id, submission_id, now
+            ):
+                raise _ScriptTaken
+    except _ScriptTaken:
+        # Another submission used this script at the same moment: decide this one afresh.
+        return submit(body, principal, services)
     except IntegrityError:
         # The same bundle arrived twice at once: the other request stored it; answer with that.
         with services.sessions() as session:
@@ -229,7 +238,8 @@ def _authorization(
         updated_at=now,
     )
     contexts = {c.sequence: c for c in ev.contexts}
-    for d in decision.items:
+    # A request the payer could not process answered no items: nothing was authorized.
+    for d in () if decision.errors else decision.items:
         codes = contexts[d.sequence].codes
         system, code = codes[0] if codes else (None, None)
         auth.items.append(
