@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from fhirauth.policy import Documentation, RuleResult
 from fhirauth.policy.context import requested_dates
@@ -44,13 +44,25 @@ class ItemDecision:
         return self.action in CERTIFIED
 
 
+class AaaError(NamedTuple):
+    """Why the payer cannot process a request (X12 AAA): a 901 reject reason, a sentence, the
+    FHIRPath of what is wrong, and an 889 follow-up action."""
+
+    code: str
+    text: str
+    path: str | None = None
+    followup: str = "C"  # Please Correct and Resubmit
+
+
 @dataclass(frozen=True)
 class Decision:
     pre_auth_ref: str
     decided_at: datetime
     items: tuple[ItemDecision, ...]
-    # Set when the payer cannot process the request at all (X12 AAA): (901 code, text, path).
-    errors: tuple[tuple[str, str, str | None], ...] = ()
+    # Set when the payer cannot process the request at all (X12 AAA).
+    errors: tuple[AaaError, ...] = ()
+    # A review action for the whole request (a cancellation of all of it: C).
+    header_action: str | None = None
 
     @property
     def period(self) -> tuple[date, date] | None:

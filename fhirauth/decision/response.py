@@ -9,7 +9,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from fhirauth.decision.decide import REVIEW_ACTIONS, Decision, ItemDecision
+from fhirauth.decision.decide import REVIEW_ACTIONS, AaaError, Decision, ItemDecision
 from fhirauth.fhir.bundle import Entry, PasRequest
 
 PAS = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/"
@@ -105,24 +105,31 @@ def claim_response(
         "preAuthRef": decision.pre_auth_ref,
         "preAuthPeriod": _period(period),
     }
-    if not decision.errors:
+    if decision.items:
         cr["item"] = [_item(d, notes) for d in decision.items]
+    if not decision.errors:
         added = [_add_item(d, items_by_seq[d.sequence]) for d in decision.items if d.action == "A6"]
         if added:
             cr["addItem"] = added
+    if decision.header_action:
+        cr["adjudication"] = [
+            _review_action(ItemDecision(0, decision.header_action, None), decision.header_action)
+        ]
     if notes:
         cr["processNote"] = notes
     if comm_requests:
         cr["communicationRequest"] = [{"reference": naming.full_url(c)} for c in comm_requests]
     if decision.errors:
-        cr["error"] = [_error(code, text, path, notes) for code, text, path in decision.errors]
+        cr["error"] = [_error(e, notes) for e in decision.errors]
         cr["processNote"] = notes
     return cr, comm_requests
 
 
 def disposition(decision: Decision) -> str:
     if decision.errors:
-        return "The request could not be processed: " + "; ".join(t for _, t, _ in decision.errors)
+        return "The request could not be processed: " + "; ".join(
+            AaaError(*e).text for e in decision.errors
+        )
     counts = Counter(d.action for d in decision.items)
     parts = [f"{n} item{'s' if n > 1 else ''} {_SUMMARY[a]}" for a, n in sorted(counts.items())]
     return "; ".join(parts) + "."
@@ -219,23 +226,32 @@ def _add_item(d: ItemDecision, requested: dict[str, Any]) -> dict[str, Any]:
     return added
 
 
-def _error(code: str, text: str, path: str | None, notes: list[dict[str, Any]]) -> dict[str, Any]:
+_FOLLOWUPS = {
+    "C": "Please correct and resubmit",
+    "N": "Resubmission not allowed; submit a new request",
+    "P": "Please resubmit the original transaction",
+    "R": "Resubmission allowed",
+}
+
+
+def _error(error: tuple[Any, ...], notes: list[dict[str, Any]]) -> dict[str, Any]:
+    err = AaaError(*error)
     number = len(notes) + 1
-    notes.append({"number": number, "type": "display", "text": text})
+    notes.append({"number": number, "type": "display", "text": err.text})
     ext: list[dict[str, Any]] = [
         {
             "url": f"{PAS}extension-errorFollowupAction",
             "valueCodeableConcept": {
-                "coding": [{"system": FOLLOWUP_SYSTEM, "code": "C"}],
-                "text": "Please correct and resubmit",
+                "coding": [{"system": FOLLOWUP_SYSTEM, "code": err.followup}],
+                "text": _FOLLOWUPS.get(err.followup, err.followup),
             },
         },
     ]
-    if path:
-        ext.append({"url": f"{PAS}extension-errorPath", "valueString": path})
+    if err.path:
+        ext.append({"url": f"{PAS}extension-errorPath", "valueString": err.path})
     return {
         "extension": ext,
-        "code": {"coding": [{"system": REJECT_REASON_SYSTEM, "code": code}], "text": text},
+        "code": {"coding": [{"system": REJECT_REASON_SYSTEM, "code": err.code}], "text": err.text},
     }
 
 

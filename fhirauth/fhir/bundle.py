@@ -58,6 +58,10 @@ class PasRequest:
     provider: Entry
     coverages: list[Entry]
     warnings: list[Issue] = field(default_factory=list)
+    # An update (PAS Claim Update): Claim.related with relationship prior (2.0.1: replaces).
+    is_update: bool = False
+    prior: Entry | None = None  # the Claim it updates, when the bundle holds it (2.2.1)
+    prior_reference: dict[str, Any] | None = None
 
     @property
     def items(self) -> list[dict[str, Any]]:
@@ -132,6 +136,12 @@ def parse_request(body: bytes | str | dict[str, Any]) -> PasRequest:
         return found[path][0]
 
     coverages = [one(p) for p in found if p.startswith(f"{claim.path}.insurance[")]
+    is_update, prior_ref = _related_prior(claim)
+    prior = None
+    if prior_ref and isinstance(prior_ref.get("reference"), str):
+        targets = resolve(prior_ref["reference"], claim, entries)
+        if len(targets) == 1 and targets[0].type == "Claim" and targets[0] is not claim:
+            prior = targets[0]
     return PasRequest(
         bundle=data,
         entries=entries,
@@ -141,6 +151,9 @@ def parse_request(body: bytes | str | dict[str, Any]) -> PasRequest:
         provider=one(f"{claim.path}.provider"),
         coverages=coverages,
         warnings=warnings,
+        is_update=is_update,
+        prior=prior,
+        prior_reference=prior_ref,
     )
 
 
@@ -177,6 +190,17 @@ def collection_entries(data: Any, what: str) -> tuple[list[Entry], list[Issue], 
             Issue("invalid", f"{what} has type 'collection'", ("Bundle.type",), "warning")
         )
     return entries, issues, warnings
+
+
+_PRIOR = frozenset({"prior", "replaces"})
+
+
+def _related_prior(claim: Entry) -> tuple[bool, dict[str, Any] | None]:
+    for related in claim.resource.get("related") or []:
+        codes = {c.get("code") for c in (related.get("relationship") or {}).get("coding") or []}
+        if codes & _PRIOR:
+            return True, related.get("claim")
+    return False, None
 
 
 def _entries(data: Any, what: str) -> list[Entry]:

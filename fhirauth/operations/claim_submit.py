@@ -10,12 +10,13 @@ from typing import Any
 
 import orjson
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from fhirauth import sandbox
-from fhirauth.decision.decide import CERTIFIED, Decision, decide
+from fhirauth.decision.decide import AaaError, Decision, ItemDecision, decide
 from fhirauth.decision.response import Naming, claim_response, response_bundle
 from fhirauth.fhir.bundle import PasRequest, parse_request
-from fhirauth.membership import Eligibility, Membership
+from fhirauth.membership import Eligibility, Membership, member_id
 from fhirauth.policy import (
     Policy,
     PolicySet,
@@ -29,13 +30,8 @@ from fhirauth.policy.loader import NoPolicy
 from fhirauth.principal import Principal
 from fhirauth.services import Services
 from fhirauth.store import repository
-from fhirauth.store.models import (
-    Authorization,
-    AuthorizationItem,
-    ClaimResponseVersion,
-    DecisionEvent,
-    Submission,
-)
+from fhirauth.store.models import Authorization, AuthorizationItem, ClaimResponseVersion
+from fhirauth.store.records import error_event, fill_item, item_event, status_of, submission_row
 
 log = logging.getLogger(__name__)
 # X12 901 T4 "Payer Name or Identifier Missing": no policy here serves this insurer.
@@ -64,8 +60,8 @@ class Evaluation:
     eligibility: Eligibility
     service_date: date
     expedited: bool
-    # Why the payer cannot process the request at all (X12 901 code, text, FHIRPath), if so.
-    error: tuple[str, str, str] | None = None
+    # Why the payer cannot process the request at all, if so.
+    error: AaaError | None = None
 
 
 def content_hash(bundle: dict[str, Any]) -> str:
@@ -115,7 +111,7 @@ def evaluate(
             Eligibility(False, UNKNOWN_PAYER, text),
             service_date,
             is_expedited(claim),
-            (UNKNOWN_PAYER, text, f"{req.insurer.path}.identifier"),
+            AaaError(UNKNOWN_PAYER, text, f"{req.insurer.path}.identifier"),
         )
     if scripted == "error":
         eligibility = sandbox.SCRIPTED_ERROR
@@ -124,7 +120,7 @@ def evaluate(
     error = None
     if not eligibility.active:
         path = f"{coverage_path}.{eligibility.path}" if eligibility.path else coverage_path
-        error = (str(eligibility.code), str(eligibility.message), path)
+        error = AaaError(str(eligibility.code), str(eligibility.message), path)
     if scripted and scripted != "error":
         results = sandbox.scripted_results(scripted, contexts, policy)
     else:
@@ -149,45 +145,21 @@ def submit(body: bytes | dict[str, Any], principal: Principal, services: Service
                 return SubmitResult(
                     repository.response_for(session, seen), seen.authorization_id, True
                 )
-
-    now = received
-    ev = evaluate(
-        req, services.policies, services.membership, now.date(), script.outcome if script else None
-    )
-    decision = decide(req.claim.resource, ev.results, services.pre_auth_refs(), now)
-    if ev.error:
-        decision = Decision(decision.pre_auth_ref, now, decision.items, (ev.error,))
-
-    auth_id, response_id, submission_id = services.ids(), services.ids(), services.ids()
-    name = naming(services)
-    cr, created = claim_response(req, decision, response_id=response_id, naming=name)
-    cr["meta"]["versionId"] = "1"
-    out = orjson.dumps(
-        response_bundle(req, cr, created=created, naming=name, bundle_id=services.ids(), now=now)
-    )
-    stored_hash = digest if script is None else f"sandbox:{submission_id}"
+    scripted = script.outcome if script else None
     try:
         with services.sessions.begin() as session:
-            session.add(_authorization(auth_id, response_id, principal, ev, decision))
-            session.flush()
-            session.add(
-                _submission(
-                    submission_id, auth_id, principal, stored_hash, req, body, services.ids(), now
+            if req.is_update:
+                from fhirauth.operations.claim_update import apply_update
+
+                auth_id, out = apply_update(
+                    session, req, body, digest, principal, services, received, scripted
                 )
-            )
-            session.flush()
-            session.add(
-                ClaimResponseVersion(
-                    authorization_id=auth_id,
-                    version=1,
-                    submission_id=submission_id,
-                    created_at=now,
-                    bundle=out,
+            else:
+                auth_id, out = _initial(
+                    session, req, body, digest, principal, services, received, scripted
                 )
-            )
-            session.add_all(_events(auth_id, decision, ev))
             if script is not None and not repository.use_script(
-                session, script.id, submission_id, now
+                session, script.id, auth_id, received
             ):
                 raise _ScriptTaken
     except _ScriptTaken:
@@ -200,27 +172,49 @@ def submit(body: bytes | dict[str, Any], principal: Principal, services: Service
             if seen is None:
                 raise
             return SubmitResult(repository.response_for(session, seen), seen.authorization_id, True)
-    log.info(
-        "authorization %s stored: %d items, actions %s%s",
-        auth_id,
-        len(decision.items),
-        ",".join(d.action for d in decision.items),
-        " (error)" if decision.errors else "",
-    )
     return SubmitResult(out, auth_id, False)
 
 
-def _status(decision: Decision) -> str:
-    if decision.errors:
-        return "error"
-    return "pended" if decision.pended else "decided"
+def render(
+    req: PasRequest, decision: Decision, response_id: str, version: int, services: Services
+) -> bytes:
+    """The response Bundle's bytes for one ClaimResponse version (stored, replayed as is)."""
+    name = naming(services)
+    cr, created = claim_response(req, decision, response_id=response_id, naming=name)
+    cr["meta"]["versionId"] = str(version)
+    return orjson.dumps(
+        response_bundle(
+            req, cr, created=created, naming=name, bundle_id=services.ids(), now=decision.decided_at
+        )
+    )
 
 
-def _authorization(
-    auth_id: str, response_id: str, principal: Principal, ev: Evaluation, decision: Decision
-) -> Authorization:
-    now = decision.decided_at
-    status = _status(decision)
+def _initial(
+    session: Session,
+    req: PasRequest,
+    body: bytes | dict[str, Any],
+    digest: str,
+    principal: Principal,
+    services: Services,
+    now: datetime,
+    scripted: str | None,
+    refuse: AaaError | None = None,
+) -> tuple[str, bytes]:
+    ev = evaluate(req, services.policies, services.membership, now.date(), scripted)
+    decision = decide(req.claim.resource, ev.results, services.pre_auth_refs(), now)
+    if refuse is not None:
+        # Answer every submitted item (spec-34/46), deciding none of them.
+        decision = Decision(
+            decision.pre_auth_ref,
+            now,
+            tuple(ItemDecision(int(i["sequence"]), "CT", None) for i in req.items),
+            (refuse,),
+        )
+    elif ev.error:
+        decision = Decision(decision.pre_auth_ref, now, (), (ev.error,))
+    auth_id, response_id, submission_id = services.ids(), services.ids(), services.ids()
+    out = render(req, decision, response_id, 1, services)
+    status = "error" if decision.errors else status_of([d.action for d in decision.items])
     decided = None if status == "pended" else now
     auth = Authorization(
         id=auth_id,
@@ -238,90 +232,66 @@ def _authorization(
         updated_at=now,
     )
     contexts = {c.sequence: c for c in ev.contexts}
-    # A request the payer could not process answered no items: nothing was authorized.
+    items = {int(i["sequence"]): i for i in req.items}
+    # A request the payer could not process had nothing authorized.
     for d in () if decision.errors else decision.items:
-        codes = contexts[d.sequence].codes
-        system, code = codes[0] if codes else (None, None)
         auth.items.append(
-            AuthorizationItem(
-                sequence=d.sequence,
-                code_system=system,
-                code=code,
-                review_action=d.action,
-                authorization_number=d.number if d.action in CERTIFIED else None,
-                period_start=d.period[0] if d.period else None,
-                period_end=d.period[1] if d.period else None,
-                reason_code=d.reason_code,
-                rule_id=d.rule_id,
-            )
+            fill_item(AuthorizationItem(), d, items[d.sequence], contexts[d.sequence].codes)
         )
-    return auth
+    session.add(auth)
+    session.flush()
+    stored_hash = digest if scripted is None else f"sandbox:{submission_id}"
+    session.add(
+        submission_row(
+            submission_id=submission_id,
+            auth_id=auth_id,
+            principal=principal,
+            digest=stored_hash,
+            kind="initial" if refuse is None else "update",
+            req=req,
+            body=body,
+            claim_id=services.ids(),
+            member=member_id(
+                req.coverages[0].resource if req.coverages else {}, req.patient.resource
+            ),
+            received=now,
+            version=1,
+        )
+    )
+    session.flush()
+    session.add(
+        ClaimResponseVersion(
+            authorization_id=auth_id,
+            version=1,
+            submission_id=submission_id,
+            created_at=now,
+            bundle=out,
+        )
+    )
+    if decision.errors:
+        e = decision.errors[0]
+        session.add(error_event(auth_id, e.code, e.text, e.path, now))
+    else:
+        session.add_all(item_event(auth_id, d, now) for d in decision.items)
+    log.info(
+        "authorization %s stored: %d items, actions %s%s",
+        auth_id,
+        len(decision.items),
+        ",".join(d.action for d in decision.items),
+        " (error)" if decision.errors else "",
+    )
+    return auth_id, out
 
 
-def _submission(
-    submission_id: str,
-    auth_id: str,
-    principal: Principal,
-    digest: str,
+def _initial_error(
+    session: Session,
     req: PasRequest,
     body: bytes | dict[str, Any],
-    claim_id: str,
-    received: datetime,
-) -> Submission:
-    def ident(value: Any) -> str | None:
-        if isinstance(value, list):
-            value = value[0] if value else None
-        if not isinstance(value, dict) or not value.get("value"):
-            return None
-        return f"{value.get('system', '')}|{value['value']}"
-
-    return Submission(
-        id=submission_id,
-        authorization_id=auth_id,
-        principal=principal.id,
-        content_hash=digest,
-        kind="initial",
-        bundle_identifier=ident(req.bundle.get("identifier")),
-        claim_identifier=ident(req.claim.resource.get("identifier")),
-        claim_id=claim_id,
-        claim=req.claim.resource,
-        raw=body if isinstance(body, bytes) else orjson.dumps(body),
-        warnings={
-            "issues": [
-                {"code": w.code, "diagnostics": w.diagnostics, "expression": list(w.expression)}
-                for w in req.warnings
-            ]
-        },
-        received_at=received,
-        response_version=1,
-    )
-
-
-def _events(auth_id: str, decision: Decision, ev: Evaluation) -> list[DecisionEvent]:
-    if decision.errors:
-        code, text, path = decision.errors[0]
-        return [
-            DecisionEvent(
-                authorization_id=auth_id,
-                item_sequence=None,
-                at=decision.decided_at,
-                actor="payer",
-                action="ERR",
-                reason_code=code,
-                note=text,
-                trace={"membership": text, "path": path},
-            )
-        ]
-    return [
-        DecisionEvent(
-            authorization_id=auth_id,
-            item_sequence=d.sequence,
-            at=decision.decided_at,
-            actor=f"rule:{d.rule_id}" if d.rule_id else f"policy:{d.trace.get('policy')}",
-            action=d.action,
-            reason_code=d.reason_code,
-            note=d.reason,
-            trace=d.trace,
-        )
-        for d in decision.items
-    ]
+    digest: str,
+    principal: Principal,
+    services: Services,
+    now: datetime,
+    refuse: AaaError,
+) -> tuple[str, bytes]:
+    """Store and answer a request refused before any decision (an update matching nothing)."""
+    return _initial(session, req, body, digest, principal, services, now, None, refuse)

@@ -82,6 +82,15 @@ class AuthorizationItem(Base):
     period_end: Mapped[date | None] = mapped_column(Date)
     reason_code: Mapped[str | None] = mapped_column(String(16))
     rule_id: Mapped[str | None] = mapped_column(String(128))
+    # Enough to answer this item again, unchanged, in a later ClaimResponse version.
+    issue_date: Mapped[date | None] = mapped_column(Date)
+    reason: Mapped[str | None] = mapped_column(Text)
+    authorized_quantity: Mapped[str | None] = mapped_column(String(32))
+    requested_start: Mapped[date | None] = mapped_column(Date)
+    requested_end: Mapped[date | None] = mapped_column(Date)
+    recommendation: Mapped[str | None] = mapped_column(String(4))
+    # The Claim.item as last submitted: an update compares against it to see what changed.
+    content: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     authorization: Mapped[Authorization] = relationship(back_populates="items")
 
@@ -98,7 +107,10 @@ class Submission(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(16))
     bundle_identifier: Mapped[str | None] = mapped_column(String(512))
-    claim_identifier: Mapped[str | None] = mapped_column(String(512))
+    claim_identifier: Mapped[str | None] = mapped_column(String(512), index=True)
+    # Who the request is for and from: an update must name the same member and provider.
+    member_id: Mapped[str | None] = mapped_column(String(128))
+    provider_identifier: Mapped[str | None] = mapped_column(String(512))
     claim_id: Mapped[str] = mapped_column(String(32), unique=True)
     claim: Mapped[dict[str, Any]]
     raw: Mapped[bytes] = mapped_column(LargeBinary)

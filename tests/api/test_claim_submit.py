@@ -250,7 +250,7 @@ def test_a_crash_midway_leaves_nothing_stored_and_answers_500_without_outcome(
     def explode(*_: Any) -> Any:
         raise RuntimeError(" ".join(["JOHN", "Q", "DOE"]))  # a message that quotes PHI
 
-    monkeypatch.setattr(claim_submit, "_events", explode)
+    monkeypatch.setattr(claim_submit, "item_event", explode)
     with caplog.at_level(logging.INFO):
         resp = post(client, load("approve-ct-head.json"))
     assert resp.status_code == 500

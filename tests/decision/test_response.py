@@ -389,9 +389,11 @@ def test_a_request_missing_nothing_gets_no_communication_request(mixed: Answer) 
 ERROR = ("75", "Subscriber/Insured Not Found", "Bundle.entry[3].resource.identifier")
 
 
-def rejected(bundle: dict[str, Any]) -> Answer:
+def rejected(bundle: dict[str, Any], *, items: bool = False) -> Answer:
+    """An outcome=error answer: with no items (an initial request the payer cannot process) or
+    with the items the caller answers anyway (a refused update answers every submitted item)."""
     got = answer(bundle)
-    decision = Decision(REF, NOW, got.decision.items, (ERROR,))
+    decision = Decision(REF, NOW, got.decision.items if items else (), (ERROR,))
     return respond(got.sent, decision, got.req)
 
 
@@ -399,6 +401,15 @@ def test_a_request_that_cannot_be_processed_answers_outcome_error() -> None:
     cr = rejected(example(MIXED)).claim_response
     assert cr["outcome"] == "error"
     assert "Subscriber/Insured Not Found" in cr["disposition"]
+
+
+def test_a_refused_update_still_answers_the_items_it_is_given() -> None:
+    got = rejected(example(MIXED), items=True)
+    cr = got.claim_response
+    assert cr["outcome"] == "error"
+    assert [i["itemSequence"] for i in cr["item"]] == [
+        i["sequence"] for i in claim_of(got.sent)["item"]
+    ]
 
 
 def test_an_error_carries_its_x12_901_code_and_error_path() -> None:

@@ -1,0 +1,314 @@
+"""Claim Updates and cancellations on ``Claim/$submit`` (PAS 2.2.1 "Updating Authorization
+Requests", REQUIREMENTS.md §1.3).
+
+How an update finds its authorization, in order:
+
+1. the identifiers of the prior Claim it embeds (``Claim.related.claim``), or the identifier on
+   that reference, matched against every Claim submitted so far in any authorization's chain,
+   provided the member id and the submitting organization's identifier agree;
+2. failing that, authorization numbers it carries (``extension-authorizationNumber`` or
+   ``extension-administrationReferenceNumber`` on the Claim or its items): an item number
+   (``<preAuthRef>-<sequence>``) or the ``preAuthRef`` itself.
+
+Every submitted item is answered, and no other (spec-34, spec-46): cancelled items ``C``, added
+items decided by the policy, changed items decided again (a denied item stays denied), unchanged
+items as before. Authorization numbers do not change. A Claim-level certificationType 3 cancels
+the whole authorization. An update of a denied authorization, or one that matches none, is
+refused with ``outcome=error`` and an X12 901 code, still answering every submitted item.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from fhirauth.decision.decide import AaaError, Decision, ItemDecision, decide, item_number
+from fhirauth.fhir.bundle import PasRequest
+from fhirauth.membership import member_id
+from fhirauth.policy.context import extension_value, requested_dates
+from fhirauth.principal import Principal
+from fhirauth.services import Services
+from fhirauth.store.models import (
+    Authorization,
+    AuthorizationItem,
+    ClaimResponseVersion,
+    Submission,
+)
+from fhirauth.store.records import (
+    claim_identifiers,
+    error_event,
+    fill_item,
+    item_event,
+    provider_identifier,
+    status_of,
+    stored_decision,
+    submission_row,
+)
+
+log = logging.getLogger(__name__)
+
+PAS = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/"
+# X12 901 reject reasons for updates we refuse.
+AUTHORIZATION_NOT_FOUND = "AA"  # Authorization Number Not Found
+UPDATE_NOT_ALLOWED = "41"  # Authorization/Access Restrictions
+_MODIFIABLE = ("productOrService", "modifier", "servicedDate", "servicedPeriod", "quantity", "net")
+
+
+def _ident(value: Any) -> str | None:
+    if not isinstance(value, dict) or not value.get("value"):
+        return None
+    return f"{value.get('system', '')}|{value['value']}"
+
+
+def _certification_types(node: dict[str, Any]) -> set[str]:
+    concept = extension_value(node, "extension-certificationType", "valueCodeableConcept") or {}
+    return {c.get("code") for c in concept.get("coding") or []}
+
+
+def is_cancelled(item: dict[str, Any]) -> bool:
+    for ext in item.get("modifierExtension") or []:
+        if ext.get("url") == PAS + "modifierextension-infoCancelled" and ext.get("valueBoolean"):
+            return True
+    return "3" in _certification_types(item)
+
+
+def _numbers(claim: dict[str, Any]) -> list[str]:
+    out = []
+    for node in [claim, *(claim.get("item") or [])]:
+        for name in ("extension-authorizationNumber", "extension-administrationReferenceNumber"):
+            value = extension_value(node, name, "valueString")
+            if value:
+                out.append(str(value))
+    return out
+
+
+def find_authorization(session: Session, req: PasRequest) -> Authorization | None:
+    keys = claim_identifiers(req.prior.resource) if req.prior else []
+    if req.prior_reference and _ident(req.prior_reference.get("identifier")):
+        keys.append(str(_ident(req.prior_reference["identifier"])))
+    member = member_id(req.coverages[0].resource if req.coverages else {}, req.patient.resource)
+    provider = provider_identifier(req)
+    if keys:
+        subs = session.scalars(
+            select(Submission)
+            .where(Submission.claim_identifier.in_(keys))
+            .order_by(Submission.received_at.desc())
+        )
+        for sub in subs:
+            if sub.member_id and member and sub.member_id != member:
+                continue
+            if sub.provider_identifier and provider and sub.provider_identifier != provider:
+                continue
+            return session.get(Authorization, sub.authorization_id)
+    for number in _numbers(req.claim.resource) + (
+        _numbers(req.prior.resource) if req.prior else []
+    ):
+        auth = session.scalar(
+            select(Authorization).where(
+                or_(
+                    Authorization.pre_auth_ref == number,
+                    Authorization.id.in_(
+                        select(AuthorizationItem.authorization_id).where(
+                            AuthorizationItem.authorization_number == number
+                        )
+                    ),
+                )
+            )
+        )
+        if auth is not None:
+            return auth
+    return None
+
+
+def _changed(row: AuthorizationItem, item: dict[str, Any]) -> bool:
+    flag = extension_value(item, "extension-infoChanged", "valueCode")
+    before = row.content or {}
+    return flag == "changed" or any(before.get(k) != item.get(k) for k in _MODIFIABLE)
+
+
+def apply_update(
+    session: Session,
+    req: PasRequest,
+    body: bytes | dict[str, Any],
+    digest: str,
+    principal: Principal,
+    services: Services,
+    now: datetime,
+    scripted: str | None,
+) -> tuple[str, bytes]:
+    from fhirauth.operations.claim_submit import evaluate, render
+
+    claim = req.claim.resource
+    submitted = {int(i["sequence"]): i for i in req.items}
+    whole_cancel = "3" in _certification_types(claim)
+    related_path = f"{req.claim.path}.related[0]"
+    auth = find_authorization(session, req)
+
+    if auth is None:
+        # Nothing to update: store the attempt as its own (error) authorization.
+        from fhirauth.operations.claim_submit import _initial_error
+
+        return _initial_error(
+            session,
+            req,
+            body,
+            digest,
+            principal,
+            services,
+            now,
+            AaaError(
+                AUTHORIZATION_NOT_FOUND,
+                "No authorization matches this update: neither the prior Claim's identifier "
+                "nor an authorization number on it is known here for this member and "
+                "provider. Submit a new request.",
+                related_path,
+                "N",
+            ),
+        )
+
+    rows = {row.sequence: row for row in auth.items}
+    version = auth.current_version + 1
+    events = []
+    error = None
+    if auth.status in ("denied", "cancelled"):
+        error = AaaError(
+            UPDATE_NOT_ALLOWED,
+            f"This authorization was {auth.status}; it cannot be updated. Submit a new request.",
+            related_path,
+            "N",
+        )
+    ev = evaluate(req, services.policies, services.membership, now.date(), scripted)
+    if error is None and ev.error:
+        error = ev.error
+
+    answers: dict[int, ItemDecision] = {}
+    if error is not None:
+        for seq in submitted:
+            answers[seq] = (
+                stored_decision(rows[seq]) if seq in rows else ItemDecision(seq, "CT", None)
+            )
+    else:
+        results = {r.sequence: r for r in ev.results}
+        redo = []
+        for seq, item in submitted.items():
+            row = rows.get(seq)
+            if whole_cancel or is_cancelled(item):
+                answers[seq] = _cancelled(seq, row, item, claim, now)
+            elif row is not None and row.review_action == "C":
+                answers[seq] = stored_decision(row)
+            elif row is not None and row.review_action == "A3":
+                answers[seq] = stored_decision(row)  # a denied item is not updated
+            elif row is None or _changed(row, item):
+                redo.append(results[seq])
+            else:
+                answers[seq] = stored_decision(row)
+        for d in decide(claim, redo, auth.pre_auth_ref, now).items:
+            answers[d.sequence] = d
+        if whole_cancel:
+            for seq, row in rows.items():
+                if seq not in answers:
+                    row.review_action = "C"
+                    events.append(
+                        item_event(
+                            auth.id, _cancelled(seq, row, None, claim, now), now, "provider:cancel"
+                        )
+                    )
+
+    decision = Decision(
+        auth.pre_auth_ref,
+        now,
+        tuple(answers[s] for s in sorted(answers)),
+        (error,) if error else (),
+        header_action="C" if whole_cancel and not error else None,
+    )
+    out = render(req, decision, auth.claim_response_id, version, services)
+
+    contexts = {c.sequence: c for c in ev.contexts}
+    if error is None:
+        for d in decision.items:
+            row = rows.get(d.sequence)
+            if row is None:
+                row = AuthorizationItem()
+                auth.items.append(row)
+            elif stored_decision(row) == d and d.action != "C":
+                continue
+            fill_item(row, d, submitted.get(d.sequence), contexts[d.sequence].codes)
+            events.append(
+                item_event(auth.id, d, now, "provider:cancel" if d.action == "C" else None)
+            )
+    else:
+        events.append(error_event(auth.id, error.code, error.text, error.path, now))
+
+    actions = [row.review_action for row in auth.items]
+    auth.status = status_of(actions)
+    auth.current_version = version
+    auth.updated_at = now
+    if auth.status != "pended":
+        auth.decided_at = auth.decided_at or now
+        auth.delivered_at = now
+    submission_id = services.ids()
+    session.add(
+        submission_row(
+            submission_id=submission_id,
+            auth_id=auth.id,
+            principal=principal,
+            digest=digest if scripted is None else f"sandbox:{submission_id}",
+            kind="cancel" if whole_cancel else "update",
+            req=req,
+            body=body,
+            claim_id=services.ids(),
+            member=member_id(
+                req.coverages[0].resource if req.coverages else {}, req.patient.resource
+            ),
+            received=now,
+            version=version,
+        )
+    )
+    session.flush()
+    session.add(
+        ClaimResponseVersion(
+            authorization_id=auth.id,
+            version=version,
+            submission_id=submission_id,
+            created_at=now,
+            bundle=out,
+        )
+    )
+    session.add_all(events)
+    log.info(
+        "authorization %s updated to version %d: %d items answered%s",
+        auth.id,
+        version,
+        len(decision.items),
+        " (refused)" if error else "",
+    )
+    return auth.id, out
+
+
+def _cancelled(
+    seq: int,
+    row: AuthorizationItem | None,
+    item: dict[str, Any] | None,
+    claim: dict[str, Any],
+    now: datetime,
+) -> ItemDecision:
+    number = row.authorization_number if row is not None else None
+    requested = requested_dates(item, claim) if item is not None else None
+    if row is not None and requested is None and row.requested_start and row.requested_end:
+        requested = (row.requested_start, row.requested_end)
+    return ItemDecision(
+        seq,
+        "C",
+        None,
+        number=number,
+        issue_date=now.date(),
+        requested=requested,
+        trace={"why": "cancelled by the provider", "decided_by": None},
+    )
+
+
+__all__ = ["apply_update", "find_authorization", "is_cancelled", "item_number"]

@@ -1,0 +1,157 @@
+"""Decisions ↔ rows: what is stored of an item so a later version can answer it again."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from fhirauth.decision.decide import CERTIFIED, ItemDecision
+from fhirauth.fhir.bundle import PasRequest
+from fhirauth.principal import Principal
+from fhirauth.store.models import AuthorizationItem, DecisionEvent, Submission
+
+
+def fill_item(
+    row: AuthorizationItem,
+    d: ItemDecision,
+    content: dict[str, Any] | None,
+    codes: tuple[tuple[str, str], ...],
+) -> AuthorizationItem:
+    system, code = codes[0] if codes else (None, None)
+    row.sequence = d.sequence
+    row.code_system, row.code = system, code
+    row.review_action = d.action
+    row.authorization_number = d.number
+    row.period_start, row.period_end = d.period or (None, None)
+    row.issue_date = d.issue_date
+    row.reason_code, row.reason = d.reason_code, d.reason
+    row.rule_id = d.rule_id
+    row.authorized_quantity = str(d.authorized_quantity) if d.authorized_quantity else None
+    row.requested_start, row.requested_end = d.requested or (None, None)
+    row.recommendation = d.recommendation
+    row.content = content
+    return row
+
+
+def stored_decision(row: AuthorizationItem) -> ItemDecision:
+    """The item's current decision, as the last ClaimResponse version answered it."""
+    return ItemDecision(
+        sequence=row.sequence,
+        action=row.review_action,
+        rule_id=row.rule_id,
+        number=row.authorization_number,
+        period=(row.period_start, row.period_end) if row.period_start and row.period_end else None,
+        issue_date=row.issue_date,
+        reason_code=row.reason_code,
+        reason=row.reason,
+        requested=(row.requested_start, row.requested_end)
+        if row.requested_start and row.requested_end
+        else None,
+        recommendation=row.recommendation,
+        authorized_quantity=Decimal(row.authorized_quantity) if row.authorized_quantity else None,
+    )
+
+
+def status_of(actions: list[str]) -> str:
+    if actions and all(a == "C" for a in actions):
+        return "cancelled"
+    if any(a == "A4" for a in actions):
+        return "pended"
+    if actions and all(a == "A3" for a in actions):
+        return "denied"
+    return "decided"
+
+
+def is_certified(action: str) -> bool:
+    return action in CERTIFIED
+
+
+def _ident(value: Any) -> str | None:
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if not isinstance(value, dict) or not value.get("value"):
+        return None
+    return f"{value.get('system', '')}|{value['value']}"
+
+
+def claim_identifiers(claim: dict[str, Any]) -> list[str]:
+    return [i for i in (_ident(x) for x in claim.get("identifier") or []) if i]
+
+
+def provider_identifier(req: PasRequest) -> str | None:
+    """The submitting organization, by its first identifier (an NPI, usually)."""
+    return _ident(req.provider.resource.get("identifier"))
+
+
+def submission_row(
+    *,
+    submission_id: str,
+    auth_id: str,
+    principal: Principal,
+    digest: str,
+    kind: str,
+    req: PasRequest,
+    body: bytes | dict[str, Any],
+    claim_id: str,
+    member: str | None,
+    received: datetime,
+    version: int,
+) -> Submission:
+    return Submission(
+        id=submission_id,
+        authorization_id=auth_id,
+        principal=principal.id,
+        content_hash=digest,
+        kind=kind,
+        bundle_identifier=_ident(req.bundle.get("identifier")),
+        claim_identifier=_ident(req.claim.resource.get("identifier")),
+        member_id=member,
+        provider_identifier=provider_identifier(req),
+        claim_id=claim_id,
+        claim=req.claim.resource,
+        raw=body if isinstance(body, bytes) else orjson.dumps(body),
+        warnings={
+            "issues": [
+                {"code": w.code, "diagnostics": w.diagnostics, "expression": list(w.expression)}
+                for w in req.warnings
+            ]
+        },
+        received_at=received,
+        response_version=version,
+    )
+
+
+def item_event(
+    auth_id: str, d: ItemDecision, at: datetime, actor: str | None = None
+) -> DecisionEvent:
+    trace = dict(d.trace)
+    if d.recommendation:
+        trace.setdefault("recommendation", d.recommendation)
+    return DecisionEvent(
+        authorization_id=auth_id,
+        item_sequence=d.sequence,
+        at=at,
+        actor=actor or (f"rule:{d.rule_id}" if d.rule_id else f"policy:{trace.get('policy')}"),
+        action=d.action,
+        reason_code=d.reason_code,
+        note=d.reason,
+        trace=trace,
+    )
+
+
+def error_event(
+    auth_id: str, code: str, text: str, path: str | None, at: datetime
+) -> DecisionEvent:
+    return DecisionEvent(
+        authorization_id=auth_id,
+        item_sequence=None,
+        at=at,
+        actor="payer",
+        action="ERR",
+        reason_code=code,
+        note=text,
+        trace={"error": text, "path": path},
+    )
