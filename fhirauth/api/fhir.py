@@ -7,7 +7,7 @@ from flask import Blueprint, Response, current_app, request
 
 from fhirauth.api.errors import FHIR_JSON
 from fhirauth.errors import NotFound, Unsupported
-from fhirauth.operations import claim_submit, eligibility_submit, metadata
+from fhirauth.operations import claim_inquire, claim_submit, eligibility_submit, metadata
 from fhirauth.principal import ANONYMOUS
 from fhirauth.services import Services
 from fhirauth.store import repository
@@ -42,6 +42,11 @@ def capability_statement() -> Response:
 def claim_submit_op() -> Response:
     result = claim_submit.submit(json_body(), ANONYMOUS, services())
     return fhir_response(result.body)
+
+
+@bp.post("/Claim/$inquire")
+def claim_inquire_op() -> Response:
+    return fhir_response(orjson.dumps(claim_inquire.inquire(json_body(), ANONYMOUS, services())))
 
 
 @bp.post("/CoverageEligibilityRequest/$submit")

@@ -303,6 +303,7 @@ def response_bundle(
     naming: Naming,
     bundle_id: str,
     now: datetime,
+    profile: str = "profile-pas-response-bundle",
 ) -> dict[str, Any]:
     """The PAS response Bundle: the ClaimResponse first, the resources created with it, then
     every resource they reference (and what those reference), echoed with the fullUrl they had
@@ -322,7 +323,7 @@ def response_bundle(
     return {
         "resourceType": "Bundle",
         "id": bundle_id,
-        "meta": {"profile": [f"{PAS}profile-pas-response-bundle"]},
+        "meta": {"profile": [f"{PAS}{profile}"]},
         "identifier": {"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{_uuid(bundle_id)}"},
         "type": "collection",
         "timestamp": instant(now),
