@@ -42,6 +42,15 @@ from fhirauth.errors import Issue
 
 # Every R4 resource and data type: a core canonical naming one of these is the type itself.
 CORE_TYPES = frozenset(R4["type2Parent"]) | {"Resource", "Element", "BackboneElement"}
+
+
+def is_resource(type_name: str) -> bool:
+    parent = R4["type2Parent"].get(type_name)
+    while parent and parent != "Resource":
+        parent = R4["type2Parent"].get(parent)
+    return parent == "Resource" or type_name == "Resource"
+
+
 _FHIRPATH_STRING = "http://hl7.org/fhirpath/System.String"
 _FHIR_TYPE_EXT = "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type"
 _DISCRIMINATORS = {"value", "pattern", "type", "exists"}

@@ -33,11 +33,11 @@ STRENGTHS = ("required", "extensible", "preferred", "example")
 
 
 class Max(fields.Field):
-    """``max``: a non-negative integer or ``"*"``; loads as None for unbounded."""
+    """``max``: a non-negative integer or ``"*"`` (unbounded)."""
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int | None:
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int | str:
         if value == "*":
-            return None
+            return "*"
         if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
             return value
         raise ValidationError('a whole number >= 0 or "*"')
@@ -149,7 +149,7 @@ class _Constrained(Schema):
         if data.get("fixed") is not None and data.get("pattern") is not None:
             raise ValidationError("give fixed or pattern, not both")
         lo, hi = data.get("min"), data.get("max", missing)
-        if lo is not None and isinstance(hi, int) and hi < lo:
+        if lo is not None and isinstance(hi, int) and not isinstance(hi, bool) and hi < lo:
             raise ValidationError(f"max {hi} is below min {lo}")
 
 

@@ -22,8 +22,13 @@ def test_the_capability_statement_instantiates_pas_and_lists_what_we_serve(
     (rest,) = cs["rest"]
     resources = {r["type"]: r for r in rest["resource"]}
     assert [op["definition"] for op in resources["Claim"]["operation"]] == [
-        "http://hl7.org/fhir/us/davinci-pas/OperationDefinition/Claim-submit|2.2.1"
+        "http://hl7.org/fhir/us/davinci-pas/OperationDefinition/Claim-submit|2.2.1",
+        "http://hl7.org/fhir/us/davinci-pas/OperationDefinition/Claim-inquiry|2.2.1",
     ]
+    (eligibility,) = resources["CoverageEligibilityRequest"]["operation"]
+    assert eligibility["definition"] == (
+        "http://fhirauth.test/fhir/OperationDefinition/CoverageEligibilityRequest-submit"
+    )
     assert {"read"} == {i["code"] for i in resources["ClaimResponse"]["interaction"]}
 
 
@@ -39,3 +44,14 @@ def test_every_advertised_route_answers(client: FlaskClient) -> None:
             assert resp.status_code == 400, op["name"]  # reached the operation, which refused {}
         if {"code": "read"} in resource.get("interaction", []):
             assert client.get(f"/fhir/{resource['type']}/unknown").status_code == 404
+
+
+def test_our_own_operation_definitions_are_served_at_their_canonical(client: FlaskClient) -> None:
+    from fhir.resources.R4B.operationdefinition import OperationDefinition
+
+    url = "http://fhirauth.test/fhir/OperationDefinition/CoverageEligibilityRequest-submit"
+    got = client.get(url.removeprefix("http://fhirauth.test"))
+    assert got.status_code == 200
+    OperationDefinition.model_validate(got.get_json())
+    assert got.get_json()["url"] == url
+    assert client.get("/fhir/OperationDefinition/..%2Fsecret").status_code == 404
