@@ -147,7 +147,10 @@ def _binding(b: dict[str, Any]) -> Binding:
 def _types(spec: dict[str, Any], where: str) -> tuple[TypeRef, ...]:
     profile = tuple(spec.get("profile") or ())
     targets = tuple(spec.get("targets") or ())
-    types = [TypeRef(t["code"], tuple(t["profile"]), tuple(t["targets"])) for t in spec.get("types") or []]
+    types = [
+        TypeRef(t["code"], tuple(t["profile"]), tuple(t["targets"]))
+        for t in spec.get("types") or []
+    ]
     if not types:
         if profile or targets:
             return (TypeRef("Reference" if targets and not profile else "", profile, targets),)
@@ -170,8 +173,14 @@ def _full_date_rule() -> Invariant:
 
 
 def _build(
-    url: str, name: str, type_: str, specs: dict[str, dict[str, Any]],
-    invariants: list[dict[str, Any]], source: str, *, abstract: bool = False,
+    url: str,
+    name: str,
+    type_: str,
+    specs: dict[str, dict[str, Any]],
+    invariants: list[dict[str, Any]],
+    source: str,
+    *,
+    abstract: bool = False,
     base: str | None = None,
 ) -> tuple[Profile, list[Issue]]:
     notes: list[Issue] = []
@@ -243,8 +252,15 @@ def _build(
         raise ProfileError(f"{source}: {exc}") from None
     kind = "resource" if is_resource(type_) else "complex-type"
     profile = Profile(
-        url=url, name=name, type=type_, kind=kind, root=root, source=source,
-        abstract=abstract, base=base, label="fhirauth PAS profiles",
+        url=url,
+        name=name,
+        type=type_,
+        kind=kind,
+        root=root,
+        source=source,
+        abstract=abstract,
+        base=base,
+        label="fhirauth PAS profiles",
     )
     return profile, notes
 
@@ -276,7 +292,9 @@ def _flatten(
     if base in seen:
         raise ProfileError(f"{path}: base: {base} inherits from this profile (a cycle)")
     if docs[base][0]["type"] != doc["type"]:
-        raise ProfileError(f"{path}: base: {base} profiles {docs[base][0]['type']}, not {doc['type']}")
+        raise ProfileError(
+            f"{path}: base: {base} profiles {docs[base][0]['type']}, not {doc['type']}"
+        )
     return _merge(_flatten(base, docs, (*seen, url)), doc)
 
 
@@ -291,7 +309,9 @@ def _load(folder: Path) -> tuple[dict[str, Profile], list[Issue]]:
             catalogue += [(spec, path) for spec in data["extensionDefinitions"]]
             continue
         if data["url"] in docs:
-            raise ProfileError(f"{path}: url: {data['url']} is also defined in {docs[data['url']][1]}")
+            raise ProfileError(
+                f"{path}: url: {data['url']} is also defined in {docs[data['url']][1]}"
+            )
         docs[data["url"]] = (data, path)
     if not docs:
         raise ProfileError(f"{folder}: no profile files (*.yaml)")
@@ -316,8 +336,14 @@ def _load(folder: Path) -> tuple[dict[str, Profile], list[Issue]]:
                 _extension_slice(host, spec, specs)
         base = unversioned(doc["base"]) if doc["base"] else None
         profile, notes = _build(
-            url, doc["name"], doc["type"], specs, list(merged["invariants"].values()),
-            str(path), abstract=doc["abstract"], base=base,
+            url,
+            doc["name"],
+            doc["type"],
+            specs,
+            list(merged["invariants"].values()),
+            str(path),
+            abstract=doc["abstract"],
+            base=base,
         )
         profiles[url] = profile
         issues += notes
@@ -325,7 +351,9 @@ def _load(folder: Path) -> tuple[dict[str, Profile], list[Issue]]:
 
 
 @cache
-def _cached(folder: str, stamp: tuple[tuple[str, float], ...]) -> tuple[dict[str, Profile], list[Issue]]:
+def _cached(
+    folder: str, stamp: tuple[tuple[str, float], ...]
+) -> tuple[dict[str, Profile], list[Issue]]:
     return _load(Path(folder))
 
 

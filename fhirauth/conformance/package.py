@@ -166,7 +166,9 @@ class _Builder:
             abstract=bool(sd.get("abstract")),
             base=unversioned(base) if base else None,
             complete=True,
-            contexts=tuple((c.get("type", ""), c.get("expression", "")) for c in sd.get("context", [])),
+            contexts=tuple(
+                (c.get("type", ""), c.get("expression", "")) for c in sd.get("context", [])
+            ),
             label=self.package.label,
         )
 
@@ -203,7 +205,10 @@ class _Builder:
         invariants: list[Invariant] = []
         for c in e.get("constraint", []):
             inv = compile_invariant(
-                c["key"], c.get("severity", "error"), c.get("human", ""), c.get("expression"),
+                c["key"],
+                c.get("severity", "error"),
+                c.get("human", ""),
+                c.get("expression"),
                 strict=False,
             )
             if inv.skipped:

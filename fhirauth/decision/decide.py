@@ -63,6 +63,8 @@ class Decision:
     errors: tuple[AaaError, ...] = ()
     # A review action for the whole request (a cancellation of all of it: C).
     header_action: str | None = None
+    # Set when a person decided (claimResponseReviewer.reviewerNPI); None for the policy.
+    reviewer_npi: str | None = None
 
     @property
     def period(self) -> tuple[date, date] | None:

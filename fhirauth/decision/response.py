@@ -105,8 +105,12 @@ def claim_response(
         "preAuthRef": decision.pre_auth_ref,
         "preAuthPeriod": _period(period),
     }
+    cr["extension"] = [_reviewer(decision)]
     if decision.items:
-        cr["item"] = [_item(d, notes) for d in decision.items]
+        cr["item"] = [
+            _item(d, notes, items_by_seq.get(d.sequence, {}), _authorized_provider(req, d))
+            for d in decision.items
+        ]
     if not decision.errors:
         added = [_add_item(d, items_by_seq[d.sequence]) for d in decision.items if d.action == "A6"]
         if added:
@@ -176,21 +180,95 @@ def _dates(d: ItemDecision) -> list[dict[str, Any]]:
     return ext
 
 
-def _item(d: ItemDecision, notes: list[dict[str, Any]]) -> dict[str, Any]:
+def _reviewer(decision: Decision) -> dict[str, Any]:
+    """claimResponseReviewer: whether a person decided (issue 5's reviewers) or the policy."""
+    sub: list[dict[str, Any]] = [
+        {"url": "wasHumanReviewedFlag", "valueBoolean": decision.reviewer_npi is not None}
+    ]
+    if decision.reviewer_npi:
+        sub.append(
+            {
+                "url": "reviewerNPI",
+                "valueIdentifier": {
+                    "system": "http://hl7.org/fhir/sid/us-npi",
+                    "value": decision.reviewer_npi,
+                },
+            }
+        )
+    return {"url": f"{PAS}extension-claimResponseReviewer", "extension": sub}
+
+
+def _authorized_provider(req: PasRequest, d: ItemDecision) -> str | None:
+    """The fullUrl of who may render a certified item: its care-team member, else the
+    requesting provider (a PractitionerRole gives its Practitioner)."""
+    if not d.certified:
+        return None
+    claim = req.claim.resource
+    item = next((i for i in req.items if int(i["sequence"]) == d.sequence), {})
+    team = {m.get("sequence"): m for m in claim.get("careTeam") or []}
+    refs = [team[s].get("provider") for s in item.get("careTeamSequence") or [] if s in team]
+    refs.append(claim.get("provider"))
+    for ref in refs:
+        entry = _one(req, ref, req.claim)
+        if entry is not None and entry.type == "PractitionerRole":
+            entry = _one(req, entry.resource.get("practitioner"), entry)
+        if entry is not None and entry.type in ("Practitioner", "Organization"):
+            return entry.full_url
+    return None
+
+
+def _one(req: PasRequest, ref: Any, referrer: Entry) -> Entry | None:
+    if not isinstance(ref, dict) or not isinstance(ref.get("reference"), str):
+        return None
+    found = req.resolve(ref["reference"], referrer)
+    return found[0] if len(found) == 1 else None
+
+
+def _item(
+    d: ItemDecision, notes: list[dict[str, Any]], requested: dict[str, Any], provider: str | None
+) -> dict[str, Any]:
     ext = _dates(d)
     if d.requested:
         ext.append(
             {"url": f"{PAS}extension-itemRequestedServiceDate", "valuePeriod": _period(d.requested)}
         )
-    if d.action == "A2" and d.authorized_quantity is not None:
+    if provider:
         ext.append(
             {
-                "url": f"{PAS}extension-itemAuthorizedDetail",
+                "url": f"{PAS}extension-itemAuthorizedProvider",
                 "extension": [
-                    {"url": "quantity", "valueQuantity": {"value": _number(d.authorized_quantity)}}
+                    {"url": "provider", "valueReference": {"reference": provider}},
+                    {
+                        "url": "providerType",
+                        "valueCodeableConcept": {
+                            "coding": [
+                                {
+                                    "system": "https://codesystem.x12.org/005010/98",
+                                    "code": "SJ",
+                                    "display": "Service Provider",
+                                }
+                            ]
+                        },
+                    },
                 ],
             }
         )
+    if d.certified and d.action != "A6":
+        detail: list[dict[str, Any]] = []
+        if requested.get("productOrService"):
+            detail.append(
+                {
+                    "url": "productOrServiceCode",
+                    "valueCodeableConcept": requested["productOrService"],
+                }
+            )
+        quantity = dict(requested.get("quantity") or {})
+        if d.authorized_quantity is not None:
+            quantity["value"] = _number(d.authorized_quantity)
+        if quantity.get("value") is not None:
+            detail.append({"url": "quantity", "valueQuantity": quantity})
+        if detail:
+            ext.append({"url": f"{PAS}extension-itemAuthorizedDetail", "extension": detail})
     item: dict[str, Any] = {}
     if ext:
         item["extension"] = ext

@@ -302,3 +302,18 @@ def test_unknown_ids_and_paths_get_404_with_an_operation_outcome(
 
 def test_examples_folder_is_what_the_readme_lists() -> None:
     assert all(Path(EXAMPLES / name).exists() for name, _ in documented_decisions())
+
+
+def test_a_certified_item_names_its_authorized_provider_and_detail(client: FlaskClient) -> None:
+    bundle = post(client, load("approve-ct-head.json")).get_json()
+    cr = bundle["entry"][0]["resource"]
+    (reviewer,) = [e for e in cr["extension"] if e["url"].endswith("claimResponseReviewer")]
+    assert reviewer["extension"] == [{"url": "wasHumanReviewedFlag", "valueBoolean": False}]
+    ext = {e["url"].rsplit("/", 1)[-1]: e for e in cr["item"][0]["extension"]}
+    provider = {e["url"]: e for e in ext["extension-itemAuthorizedProvider"]["extension"]}
+    entries = {e["fullUrl"]: e["resource"] for e in bundle["entry"]}
+    target = entries[provider["provider"]["valueReference"]["reference"]]
+    assert target["resourceType"] in ("Practitioner", "Organization")
+    detail = {e["url"]: e for e in ext["extension-itemAuthorizedDetail"]["extension"]}
+    assert detail["productOrServiceCode"]["valueCodeableConcept"]["coding"][0]["code"] == "70450"
+    assert detail["quantity"]["valueQuantity"]["value"] == 1
