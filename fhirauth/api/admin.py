@@ -10,6 +10,7 @@ from sqlalchemy import or_, select
 
 from fhirauth import sandbox
 from fhirauth.errors import Invalid, Issue, NotFound, Unsupported
+from fhirauth.operations import review
 from fhirauth.principal import ANONYMOUS
 from fhirauth.services import Services
 from fhirauth.store.models import Authorization, DecisionEvent, SandboxScript
@@ -168,3 +169,57 @@ def clear_scripts() -> Response:
         ):
             session.delete(script)
     return jsonify({"pending": []})
+
+
+class ReviewerSchema(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    npi = fields.String(load_default=None, validate=validate.Regexp(r"^\d{10}$"))
+
+
+class ReviewDecisionSchema(Schema):
+    item = fields.Integer(required=True, validate=validate.Range(min=1))
+    action = fields.String(required=True, validate=validate.OneOf(review.ACTIONS))
+    period_days = fields.Integer(load_default=None, validate=validate.Range(min=1, max=3660))
+    quantity = fields.Decimal(load_default=None, validate=validate.Range(min=0))
+    reason_code = fields.String(load_default=None)
+    reason = fields.String(load_default=None)
+    documents = fields.List(
+        fields.String(validate=validate.Regexp(r"^\d{1,7}-\d$")), load_default=list
+    )
+    reviewer = fields.Nested(ReviewerSchema, required=True)
+
+
+@bp.get("/review/queue")
+def review_queue() -> Response:
+    """Pended authorizations by CMS due time; ``?overdue=1`` keeps the late and nearly late."""
+    overdue = request.args.get("overdue") in ("1", "true", "yes")
+    svc = services()
+    with svc.sessions() as session:
+        return jsonify(review.queue(session, svc.clock(), overdue_only=overdue))
+
+
+@bp.get("/review/<key>")
+def review_case(key: str) -> Response:
+    svc = services()
+    with svc.sessions() as session:
+        return jsonify(review.show(session, key, svc.clock()))
+
+
+@bp.post("/review/<key>/decisions")
+def review_decide(key: str) -> Response:
+    """A reviewer's decision on one item: answers the next ClaimResponse version's Bundle."""
+    body = load(ReviewDecisionSchema())
+    choice = review.ReviewDecision(
+        sequence=body["item"],
+        action=body["action"],
+        period_days=body["period_days"],
+        quantity=body["quantity"],
+        reason_code=body["reason_code"],
+        reason=body["reason"],
+        documents=tuple(body["documents"]),
+    )
+    reviewer = review.Reviewer(body["reviewer"]["name"], body["reviewer"]["npi"])
+    svc = services()
+    with svc.sessions.begin() as session:
+        out = review.decide(session, key, choice, reviewer, ANONYMOUS, svc)
+    return Response(out, mimetype="application/fhir+json")

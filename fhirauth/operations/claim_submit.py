@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from fhirauth import sandbox
+from fhirauth.decision import clocks
 from fhirauth.decision.decide import AaaError, Decision, ItemDecision, decide
 from fhirauth.decision.response import Naming, claim_response, response_bundle
 from fhirauth.fhir.bundle import PasRequest, parse_request
@@ -224,6 +225,7 @@ def _initial(
         policy_id=ev.policy.id if ev.policy else "-",
         status=status,
         expedited=ev.expedited,
+        due_at=clocks.due_at(now, ev.expedited),
         current_version=1,
         received_at=now,
         # A synchronous answer is delivered in the HTTP response that carries it.

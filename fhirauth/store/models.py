@@ -63,6 +63,9 @@ class Authorization(Base):
     decided_at: Mapped[datetime | None]
     delivered_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
+    # CMS-0057-F: a decision is due 72 hours (expedited) or 7 days (standard) after receipt.
+    due_at: Mapped[datetime | None]
+    documentation_received_at: Mapped[datetime | None]
 
     items: Mapped[list[AuthorizationItem]] = relationship(
         back_populates="authorization", order_by="AuthorizationItem.sequence"
@@ -91,6 +94,8 @@ class AuthorizationItem(Base):
     recommendation: Mapped[str | None] = mapped_column(String(4))
     # The Claim.item as last submitted: an update compares against it to see what changed.
     content: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Documentation asked of the provider and not yet supplied: [{code|questionnaire, description}]
+    requested_documents: Mapped[list[Any] | None] = mapped_column(JSON)
 
     authorization: Mapped[Authorization] = relationship(back_populates="items")
 
@@ -146,6 +151,21 @@ class DecisionEvent(Base):
     reason_code: Mapped[str | None] = mapped_column(String(16))
     note: Mapped[str | None] = mapped_column(Text)
     trace: Mapped[dict[str, Any]]
+
+
+class Attachment(Base):
+    """Documentation received after the request: CDex $submit-attachment or a Claim Update."""
+
+    __tablename__ = "attachment"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    authorization_id: Mapped[str] = mapped_column(ForeignKey("authorization.id"), index=True)
+    item_sequence: Mapped[int | None] = mapped_column(Integer)
+    tracking_id: Mapped[str | None] = mapped_column(String(128))
+    code: Mapped[str | None] = mapped_column(String(64))
+    principal: Mapped[str] = mapped_column(String(128))
+    content: Mapped[dict[str, Any]]
+    received_at: Mapped[datetime]
 
 
 class SandboxScript(Base):

@@ -32,7 +32,12 @@ def fill_item(
     row.authorized_quantity = str(d.authorized_quantity) if d.authorized_quantity else None
     row.requested_start, row.requested_end = d.requested or (None, None)
     row.recommendation = d.recommendation
-    row.content = content
+    row.requested_documents = [
+        {"code": m.code, "questionnaire": m.questionnaire, "description": m.description}
+        for m in d.missing
+    ] or None
+    if content is not None:
+        row.content = content
     return row
 
 

@@ -1,0 +1,324 @@
+"""Human review of pended authorizations: the queue, one authorization's case, and a
+reviewer's decision on an item, which produces the next ClaimResponse version.
+
+Medicare Advantage and Medicaid managed care require a qualified reviewer for denials and
+reductions (42 CFR 422.566(d), 438.210(b)(3)); every decision made here records who made it
+(claimResponseReviewer: wasHumanReviewedFlag, reviewer NPI) in the response and the trace.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from fhirauth.decision import clocks
+from fhirauth.decision.decide import Decision, ItemDecision, item_number
+from fhirauth.errors import NotFound, invalid
+from fhirauth.fhir.bundle import PasRequest, parse_request
+from fhirauth.policy import Documentation
+from fhirauth.principal import Principal
+from fhirauth.services import Services
+from fhirauth.store.models import (
+    Authorization,
+    AuthorizationItem,
+    ClaimResponseVersion,
+    DecisionEvent,
+    Submission,
+)
+from fhirauth.store.records import fill_item, item_event, status_of, stored_decision
+
+ACTIONS = ("approve", "modify", "deny", "request-info")
+LOINC_NAMES = {
+    "11506-3": "Progress note",
+    "18748-4": "Diagnostic imaging study",
+    "28570-0": "Procedure note",
+    "18842-5": "Discharge summary",
+    "34117-2": "History and physical note",
+}
+
+
+@dataclass(frozen=True)
+class Reviewer:
+    name: str
+    npi: str | None = None
+
+
+@dataclass(frozen=True)
+class ReviewDecision:
+    sequence: int
+    action: str  # approve | modify | deny | request-info
+    period_days: int | None = None
+    quantity: Decimal | None = None
+    reason_code: str | None = None
+    reason: str | None = None
+    documents: tuple[str, ...] = ()
+
+
+def find(session: Session, key: str) -> Authorization:
+    auth = session.scalar(
+        select(Authorization).where(or_(Authorization.id == key, Authorization.pre_auth_ref == key))
+    )
+    if auth is None:
+        raise NotFound(f"authorization {key}")
+    return auth
+
+
+def latest_submission(session: Session, auth: Authorization) -> Submission:
+    sub = session.scalars(
+        select(Submission)
+        .where(Submission.authorization_id == auth.id)
+        .order_by(Submission.received_at.desc(), Submission.id)
+    ).first()
+    assert sub is not None, "every authorization has its submission"
+    return sub
+
+
+def _case(auth: Authorization, now: datetime) -> dict[str, Any]:
+    due = auth.due_at or clocks.due_at(auth.received_at, auth.expedited)
+    return {
+        "id": auth.id,
+        "preAuthRef": auth.pre_auth_ref,
+        "status": auth.status,
+        "expedited": auth.expedited,
+        "receivedAt": auth.received_at.isoformat(),
+        "dueAt": due.isoformat(),
+        "urgency": clocks.urgency(auth.received_at, due, now),
+        "hoursLeft": round((due - now).total_seconds() / 3600, 1),
+        "decidedAt": auth.decided_at.isoformat() if auth.decided_at else None,
+        "deliveredAt": auth.delivered_at.isoformat() if auth.delivered_at else None,
+        "documentationReceivedAt": auth.documentation_received_at.isoformat()
+        if auth.documentation_received_at
+        else None,
+        "pendingItems": [i.sequence for i in auth.items if i.review_action == "A4"],
+    }
+
+
+def queue(session: Session, now: datetime, *, overdue_only: bool = False) -> dict[str, Any]:
+    """Pended authorizations by due time, and decisions made but not yet delivered."""
+    pended = session.scalars(select(Authorization).where(Authorization.status == "pended")).all()
+    cases = sorted((_case(a, now) for a in pended), key=lambda c: c["dueAt"])
+    if overdue_only:
+        cases = [c for c in cases if c["urgency"] != "on-time"]
+    undelivered = session.scalars(
+        select(Authorization).where(
+            Authorization.decided_at.is_not(None),
+            Authorization.delivered_at.is_(None),
+            Authorization.status != "pended",
+        )
+    ).all()
+    return {
+        "pended": cases,
+        "undelivered": sorted(
+            (_case(a, now) for a in undelivered), key=lambda c: c["decidedAt"] or ""
+        ),
+    }
+
+
+def show(session: Session, key: str, now: datetime) -> dict[str, Any]:
+    auth = find(session, key)
+    sub = latest_submission(session, auth)
+    claim_items = {int(i["sequence"]): i for i in sub.claim.get("item") or []}
+    events = session.scalars(
+        select(DecisionEvent)
+        .where(DecisionEvent.authorization_id == auth.id)
+        .order_by(DecisionEvent.id)
+    ).all()
+    latest_trace: dict[int, dict[str, Any]] = {}
+    for e in events:
+        if e.item_sequence is not None:
+            latest_trace[e.item_sequence] = e.trace
+    return {
+        **_case(auth, now),
+        "items": [
+            {
+                "sequence": i.sequence,
+                "code": f"{i.code_system}|{i.code}" if i.code else None,
+                "reviewAction": i.review_action,
+                "recommendation": i.recommendation,
+                "authorizationNumber": i.authorization_number,
+                "requestedDates": [i.requested_start.isoformat(), i.requested_end.isoformat()]
+                if i.requested_start and i.requested_end
+                else None,
+                "quantity": (claim_items.get(i.sequence, {}).get("quantity") or {}).get("value"),
+                "requestedDocuments": i.requested_documents or [],
+                "why": latest_trace.get(i.sequence, {}).get("why"),
+            }
+            for i in auth.items
+        ],
+    }
+
+
+def decide(
+    session: Session,
+    key: str,
+    choice: ReviewDecision,
+    reviewer: Reviewer,
+    principal: Principal,
+    services: Services,
+) -> bytes:
+    """Apply a reviewer's decision on one item; store and return the next response Bundle."""
+    auth = find(session, key)
+    rows = {r.sequence: r for r in auth.items}
+    row = rows.get(choice.sequence)
+    if row is None:
+        raise invalid(f"authorization {key} has no item {choice.sequence}", "item")
+    if row.review_action in ("C", "A3") and choice.action != "deny":
+        raise invalid(
+            f"item {choice.sequence} is {row.review_action}; it is not reopened here "
+            "(a new request is needed)",
+            "item",
+            code="business-rule",
+        )
+    now = services.clock()
+    sub = latest_submission(session, auth)
+    req = parse_request(sub.raw)
+    decided = _apply(choice, row, auth, req, services, now, reviewer)
+    return new_version(
+        session,
+        auth,
+        req,
+        {decided.sequence: decided},
+        services,
+        now,
+        reviewer=reviewer,
+        actor=f"reviewer:{reviewer.name}",
+    )
+
+
+def _apply(
+    choice: ReviewDecision,
+    row: AuthorizationItem,
+    auth: Authorization,
+    req: PasRequest,
+    services: Services,
+    now: datetime,
+    reviewer: Reviewer,
+) -> ItemDecision:
+    today = now.date()
+    current = stored_decision(row)
+    requested = current.requested
+    trace = {
+        "decided_by": f"reviewer:{reviewer.name}",
+        "reviewer_npi": reviewer.npi,
+        "why": choice.reason or f"reviewer chose {choice.action}",
+    }
+    if choice.action == "deny":
+        if not (choice.reason_code and choice.reason):
+            raise invalid(
+                "a denial needs an X12 886 reason code and a reason the clinician can "
+                "act on (CMS-0057-F)",
+                "reason",
+            )
+        return ItemDecision(
+            row.sequence,
+            "A3",
+            "reviewer",
+            issue_date=today,
+            reason_code=choice.reason_code,
+            reason=choice.reason,
+            requested=requested,
+            trace=trace,
+        )
+    if choice.action == "request-info":
+        if not choice.documents:
+            raise invalid("request-info needs at least one LOINC code", "documents")
+        missing = tuple(
+            Documentation(LOINC_NAMES.get(c, f"Document LOINC {c}"), code=c)
+            for c in choice.documents
+        )
+        return ItemDecision(
+            row.sequence, "A4", "reviewer", requested=requested, missing=missing, trace=trace
+        )
+    start = max(requested[0], today) if requested else today
+    policy = next((p for p in services.policies.policies if p.id == auth.policy_id), None)
+    days = choice.period_days or (policy.approval_period_days if policy else 90)
+    item = next((i for i in req.items if int(i["sequence"]) == row.sequence), {})
+    asked = (
+        Decimal(str((item.get("quantity") or {}).get("value")))
+        if (item.get("quantity") or {}).get("value") is not None
+        else None
+    )
+    action = "A1"
+    if choice.action == "modify":
+        action = "A6"
+    elif choice.quantity is not None and asked is not None and choice.quantity < asked:
+        action = "A2"
+    return ItemDecision(
+        row.sequence,
+        action,
+        "reviewer",
+        number=item_number(auth.pre_auth_ref, row.sequence),
+        period=(start, start + timedelta(days=days - 1)),
+        issue_date=today,
+        reason_code=choice.reason_code if action != "A1" else None,
+        reason=choice.reason if action != "A1" else None,
+        requested=requested,
+        authorized_quantity=choice.quantity,
+        trace=trace,
+    )
+
+
+def new_version(
+    session: Session,
+    auth: Authorization,
+    req: PasRequest,
+    changed: dict[int, ItemDecision],
+    services: Services,
+    now: datetime,
+    *,
+    reviewer: Reviewer | None = None,
+    actor: str | None = None,
+) -> bytes:
+    """Store the next ClaimResponse version of ``auth``: every item of the latest submitted Claim
+    answered from its stored state, with ``changed`` items replaced (spec-46)."""
+    from fhirauth.operations.claim_submit import render
+
+    rows = {r.sequence: r for r in auth.items}
+    codes = {r.sequence: ((r.code_system, r.code),) if r.code else () for r in auth.items}
+    for seq, d in changed.items():
+        fill_item(rows[seq], d, None, codes[seq])  # type: ignore[arg-type]
+    answered = tuple(
+        changed.get(int(i["sequence"])) or stored_decision(rows[int(i["sequence"])])
+        for i in req.items
+        if int(i["sequence"]) in rows
+    )
+    version = auth.current_version + 1
+    decision = Decision(
+        auth.pre_auth_ref, now, answered, reviewer_npi=(reviewer.npi or "") if reviewer else None
+    )
+    out = render(req, decision, auth.claim_response_id, version, services)
+    auth.current_version = version
+    auth.status = status_of([r.review_action for r in auth.items])
+    auth.updated_at = now
+    if auth.status != "pended":
+        auth.decided_at = now
+        auth.delivered_at = None  # until a notification carries it (or the provider reads it)
+    session.add(
+        ClaimResponseVersion(
+            authorization_id=auth.id,
+            version=version,
+            submission_id=None,
+            created_at=now,
+            bundle=out,
+        )
+    )
+    session.add_all(item_event(auth.id, d, now, actor) for d in changed.values())
+    _notify(session, auth, req, out, now)
+    return out
+
+
+def _notify(
+    session: Session, auth: Authorization, req: PasRequest, out: bytes, now: datetime
+) -> None:
+    try:
+        from fhirauth.notifications.outbox import record_change
+    except ImportError:  # notifications arrive with issue 5's subscriptions
+        return
+    record_change(session, authorization_id=auth.id, request=req, response_bundle=out, at=now)
+
+
