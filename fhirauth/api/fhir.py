@@ -7,7 +7,13 @@ from flask import Blueprint, Response, current_app, request
 
 from fhirauth.api.errors import FHIR_JSON
 from fhirauth.errors import NotFound, Unsupported
-from fhirauth.operations import claim_inquire, claim_submit, eligibility_submit, metadata
+from fhirauth.operations import (
+    attachments,
+    claim_inquire,
+    claim_submit,
+    eligibility_submit,
+    metadata,
+)
 from fhirauth.principal import ANONYMOUS
 from fhirauth.services import Services
 from fhirauth.store import repository
@@ -47,6 +53,13 @@ def claim_submit_op() -> Response:
 @bp.post("/Claim/$inquire")
 def claim_inquire_op() -> Response:
     return fhir_response(orjson.dumps(claim_inquire.inquire(json_body(), ANONYMOUS, services())))
+
+
+@bp.post("/$submit-attachment")
+def submit_attachment_op() -> Response:
+    """CDex $submit-attachment: documentation for a pended prior authorization."""
+    answer = attachments.submit_attachment(json_body(), ANONYMOUS, services())
+    return fhir_response(orjson.dumps(answer))
 
 
 @bp.post("/CoverageEligibilityRequest/$submit")

@@ -204,6 +204,8 @@ def apply_update(
                 answers[seq] = stored_decision(row)  # a denied item is not updated
             elif row is None or _changed(row, item):
                 redo.append(results[seq])
+            elif row.review_action == "A4" and results[seq].action != "A4":
+                redo.append(results[seq])  # documentation in this update satisfies the policy
             else:
                 answers[seq] = stored_decision(row)
         for d in decide(claim, redo, auth.pre_auth_ref, now).items:
@@ -243,6 +245,11 @@ def apply_update(
     else:
         events.append(error_event(auth.id, error.code, error.text, error.path, now))
 
+    if error is None and any(
+        extension_value(info, "extension-infoChanged", "valueCode") == "added"
+        for info in claim.get("supportingInfo") or []
+    ):
+        auth.documentation_received_at = now
     actions = [row.review_action for row in auth.items]
     auth.status = status_of(actions)
     auth.current_version = version

@@ -320,5 +320,3 @@ def _notify(
     except ImportError:  # notifications arrive with issue 5's subscriptions
         return
     record_change(session, authorization_id=auth.id, request=req, response_bundle=out, at=now)
-
-
