@@ -310,6 +310,160 @@ def trace(key: str, url: str, as_json: bool) -> None:
             click.echo(trace_text(e["trace"], indent="    "))
 
 
+@main.group()
+def review() -> None:
+    """The reviewer queue: pended authorizations under CMS clocks (72 h expedited, 7 days)."""
+
+
+def _review_get(url: str, path: str) -> Any:
+    resp = _get(f"{_admin(url)}/review/{path}")
+    body = _json(resp.content)
+    if not resp.ok:
+        click.echo(f"HTTP {resp.status_code}")
+        if isinstance(body, dict) and body.get("resourceType") == "OperationOutcome":
+            click.echo(describe_outcome(body))
+        sys.exit(1)
+    return body
+
+
+def _queue_lines(body: dict[str, Any]) -> list[str]:
+    lines = []
+    for case in body["pended"]:
+        flags = ["EXPEDITED" if case["expedited"] else "standard", case["urgency"]]
+        if case.get("documentationReceivedAt"):
+            flags.append("documentation received")
+        lines.append(
+            f"{case['preAuthRef']}  {case['id']}  due {case['dueAt'][:16]} "
+            f"({case['hoursLeft']:+.1f} h)  items {case['pendingItems']}  "
+            f"{', '.join(flags)}"
+        )
+    for case in body["undelivered"]:
+        lines.append(
+            f"{case['preAuthRef']}  {case['id']}  decided {case['decidedAt'][:16]}, "
+            "not delivered yet"
+        )
+    return lines or ["nothing pended"]
+
+
+@review.command("list")
+@click.option("--url", default=DEFAULT_URL, show_default=True, envvar="FHIRAUTH_URL")
+@click.option("--json", "as_json", is_flag=True)
+def review_list(url: str, as_json: bool) -> None:
+    """Pended authorizations, soonest due first, then decisions not yet delivered."""
+    body = _review_get(url, "queue")
+    if as_json:
+        click.echo(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
+        return
+    click.echo("\n".join(_queue_lines(body)))
+
+
+@review.command("overdue")
+@click.option("--url", default=DEFAULT_URL, show_default=True, envvar="FHIRAUTH_URL")
+@click.option("--json", "as_json", is_flag=True)
+def review_overdue(url: str, as_json: bool) -> None:
+    """What is late, or has less than a quarter of its CMS window left."""
+    body = _review_get(url, "queue?overdue=1")
+    if as_json:
+        click.echo(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
+        return
+    click.echo("\n".join(_queue_lines(body)))
+
+
+@review.command("show")
+@click.argument("key")
+@click.option("--url", default=DEFAULT_URL, show_default=True, envvar="FHIRAUTH_URL")
+def review_show(key: str, url: str) -> None:
+    """One authorization (id or preAuthRef): its clock, items, recommendations, documents."""
+    case = _review_get(url, key)
+    click.echo(
+        f"{case['preAuthRef']} ({case['id']}): {case['status']}, "
+        f"{'expedited' if case['expedited'] else 'standard'}, due {case['dueAt'][:16]} "
+        f"({case['urgency']})"
+    )
+    for item in case["items"]:
+        line = f"  item {item['sequence']}: {item['reviewAction']}  {item['code']}"
+        if item.get("recommendation"):
+            line += f"  recommended {item['recommendation']}"
+        click.echo(line)
+        if item.get("why"):
+            click.echo(f"      why: {item['why']}")
+        for doc in item.get("requestedDocuments") or []:
+            click.echo(f"      waiting for: {doc['description']}")
+
+
+@review.command("decide")
+@click.argument("key")
+@click.option("--item", "sequence", required=True, type=int)
+@click.option(
+    "--approve", "action", flag_value="approve", help="Certify (A1; A2 with a smaller --quantity)."
+)
+@click.option("--modify", "action", flag_value="modify", help="Certify a modified version (A6).")
+@click.option("--deny", "deny_code", metavar="X12_886_CODE", help="Deny with this reason code.")
+@click.option(
+    "--request-info",
+    "documents",
+    multiple=True,
+    metavar="LOINC",
+    help="Ask for documentation (repeat for several LOINC codes).",
+)
+@click.option("--period-days", type=int)
+@click.option("--quantity", type=float)
+@click.option("--reason", help="The sentence the clinician reads (required with --deny).")
+@click.option("--reviewer", required=True, envvar="FHIRAUTH_REVIEWER", help="Your name.")
+@click.option("--npi", envvar="FHIRAUTH_REVIEWER_NPI", help="Your NPI.")
+@click.option("--url", default=DEFAULT_URL, show_default=True, envvar="FHIRAUTH_URL")
+def review_decide(
+    key: str,
+    sequence: int,
+    action: str | None,
+    deny_code: str | None,
+    documents: tuple[str, ...],
+    period_days: int | None,
+    quantity: float | None,
+    reason: str | None,
+    reviewer: str,
+    npi: str | None,
+    url: str,
+) -> None:
+    """Decide one item of a pended authorization; prints the new ClaimResponse version."""
+    import requests
+
+    chosen = [
+        a
+        for a in (action, "deny" if deny_code else None, "request-info" if documents else None)
+        if a
+    ]
+    if len(chosen) != 1:
+        raise click.UsageError("give exactly one of --approve, --modify, --deny, --request-info")
+    payload: dict[str, Any] = {
+        "item": sequence,
+        "action": chosen[0],
+        "reviewer": {"name": reviewer, **({"npi": npi} if npi else {})},
+    }
+    for k, v in (
+        ("period_days", period_days),
+        ("quantity", quantity),
+        ("reason", reason),
+        ("reason_code", deny_code),
+    ):
+        if v is not None:
+            payload[k] = v
+    if documents:
+        payload["documents"] = list(documents)
+    try:
+        resp = requests.post(f"{_admin(url)}/review/{key}/decisions", json=payload, timeout=60)
+    except requests.RequestException as exc:
+        click.echo(f"cannot reach {url}: {exc}", err=True)
+        sys.exit(1)
+    body = _json(resp.content)
+    click.echo(f"HTTP {resp.status_code}")
+    if not resp.ok:
+        if isinstance(body, dict) and body.get("resourceType") == "OperationOutcome":
+            click.echo(describe_outcome(body))
+        sys.exit(1)
+    click.echo(describe_response(body))
+
+
 @main.group("sandbox")
 def sandbox_group() -> None:
     """Sandbox mode (FHIRAUTH_SANDBOX=1): script the outcome of the next submissions."""

@@ -188,3 +188,61 @@ def test_sandbox_next_is_refused_when_sandbox_mode_is_off(
     result = runner.invoke(main, ["sandbox", "next", "A3", "--url", server_url])
     assert result.exit_code == 1
     assert "sandbox mode is off" in result.output
+
+
+def test_review_list_show_and_decide_work_the_queue_over_http(
+    runner: CliRunner, server_url: str
+) -> None:
+    out = runner.invoke(
+        main, ["submit", "--url", server_url, str(EXAMPLES / "pend-mri-brain.json")]
+    ).output
+    ref = out.split("authorization ")[1].split()[0]
+    listed = runner.invoke(main, ["review", "list", "--url", server_url])
+    assert listed.exit_code == 0 and ref in listed.output and "EXPEDITED" in listed.output
+    shown = runner.invoke(main, ["review", "show", ref, "--url", server_url])
+    assert shown.exit_code == 0 and "item 1: A4" in shown.output
+    decided = runner.invoke(
+        main,
+        [
+            "review",
+            "decide",
+            ref,
+            "--item",
+            "1",
+            "--deny",
+            "MN",
+            "--reason",
+            "Migraine without red flags: imaging is not indicated (guideline RAD-12).",
+            "--reviewer",
+            "Dr. Rao",
+            "--npi",
+            "1234567893",
+            "--url",
+            server_url,
+        ],
+    )
+    assert decided.exit_code == 0, decided.output
+    assert "item 1: A3" in decided.output and "RAD-12" in decided.output
+    overdue = runner.invoke(main, ["review", "overdue", "--url", server_url]).output
+    assert f"{ref}" in overdue and "not delivered yet" in overdue
+
+
+def test_review_decide_needs_exactly_one_decision(runner: CliRunner, server_url: str) -> None:
+    result = runner.invoke(
+        main,
+        [
+            "review",
+            "decide",
+            "PAX",
+            "--item",
+            "1",
+            "--approve",
+            "--deny",
+            "MN",
+            "--reviewer",
+            "x",
+            "--url",
+            server_url,
+        ],
+    )
+    assert result.exit_code == 2
