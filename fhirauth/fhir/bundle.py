@@ -14,11 +14,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 import pydantic
 from fhir.resources.R4B import get_fhir_model_class
 
 from fhirauth.errors import Invalid, Issue, invalid
+from fhirauth.fhir.strict_json import load_json
 
 _ABSOLUTE = re.compile(r"^https?://[^/\s]+(/[^\s]*)?$")
 _RESTFUL = re.compile(
@@ -69,14 +69,6 @@ class PasRequest:
 
     def resolve(self, reference: str, referrer: Entry) -> list[Entry]:
         return resolve(reference, referrer, self.entries)
-
-
-def load_json(body: bytes | str) -> Any:
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        # orjson names the position, never the content: safe to echo.
-        raise invalid(f"The body is not valid JSON: {exc}", code="structure") from None
 
 
 def unwrap_parameters(resource: Any, parameter: str = "resource") -> Any:

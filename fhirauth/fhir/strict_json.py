@@ -1,0 +1,93 @@
+"""Reading JSON from strangers: strict, bounded, and every failure a 400.
+
+orjson is fast but silently keeps the last of duplicate keys and accepts any nesting; a body
+that says two things at once, or that is built to exhaust the parser, is refused here instead.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fhirauth.errors import invalid
+
+MAX_DEPTH = 64  # a PAS bundle nests about 15 deep; extensions of extensions add a few
+MAX_ARRAY = 20_000
+MAX_NUMBER_DIGITS = 40
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _Refused(f"the JSON object has the key {key!r} twice")
+        out[key] = value
+    return out
+
+
+class _Refused(ValueError):
+    pass
+
+
+def _constant(name: str) -> Any:
+    raise _Refused(f"{name} is not a JSON number")
+
+
+def _float(text: str) -> float:
+    if len(text) > MAX_NUMBER_DIGITS:
+        raise _Refused(f"a number with {len(text)} characters is more than FHIR can hold")
+    return float(text)
+
+
+def _int(text: str) -> int:
+    if len(text) > MAX_NUMBER_DIGITS:
+        raise _Refused(f"a number with {len(text)} characters is more than FHIR can hold")
+    return int(text)
+
+
+def _check_shape(value: Any) -> None:
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise _Refused(f"the JSON nests deeper than {MAX_DEPTH} levels")
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values() if isinstance(v, dict | list))
+        elif isinstance(node, list):
+            if len(node) > MAX_ARRAY:
+                raise _Refused(f"a JSON array has {len(node)} elements; at most {MAX_ARRAY}")
+            stack.extend((v, depth + 1) for v in node if isinstance(v, dict | list))
+
+
+def load_json(body: bytes | str) -> Any:
+    """Parse a request body or raise ``Invalid`` (400) saying what is wrong with it."""
+    try:
+        text = body.decode("utf-8") if isinstance(body, bytes) else body
+    except UnicodeDecodeError as exc:
+        raise invalid(f"The body is not valid UTF-8 (byte {exc.start})", code="structure") from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    try:
+        value = json.loads(
+            text,
+            object_pairs_hook=_pairs,
+            parse_constant=_constant,
+            parse_int=_int,
+            parse_float=_float,
+        )
+        _check_shape(value)
+    except _Refused as exc:
+        raise invalid(f"The body is refused: {exc}", code="structure") from None
+    except RecursionError:
+        raise invalid(
+            f"The body is refused: the JSON nests deeper than {MAX_DEPTH} levels", code="structure"
+        ) from None
+    except json.JSONDecodeError as exc:
+        # The message names a line and column, never the content: safe to echo.
+        raise invalid(
+            f"The body is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",
+            code="structure",
+        ) from None
+    except ValueError as exc:  # e.g. Python's own limit on integer digits
+        raise invalid(f"The body is refused: {exc}", code="structure") from None
+    return value
