@@ -27,9 +27,10 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["fhirauth"] = services or Services.build(settings, run_migrations=run_migrations)
 
-    from fhirauth.api import admin, errors, fhir
+    from fhirauth.api import admin, errors, fhir, subscriptions
 
     errors.init_app(app)
     app.register_blueprint(fhir.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(subscriptions.bp)
     return app

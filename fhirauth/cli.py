@@ -40,6 +40,11 @@ def main() -> None:
     help="gunicorn worker processes.",
 )
 @click.option("--sandbox", is_flag=True, help="Sandbox mode: scripted outcomes for testing.")
+@click.option(
+    "--no-worker",
+    is_flag=True,
+    help="Deliver no notifications here (run `fhirauth worker` instead).",
+)
 def serve(
     host: str,
     port: int,
@@ -47,6 +52,7 @@ def serve(
     database_url: str | None,
     workers: int,
     sandbox: bool,
+    no_worker: bool,
 ) -> None:
     """Run the API with gunicorn, creating or migrating the database first."""
     from fhirauth.policy import PolicyError
@@ -58,7 +64,7 @@ def serve(
         data_dir=data_dir, database_url=database_url, base_url=base_url, sandbox=sandbox or None
     )
     try:
-        run(settings, host=host, port=port, workers=workers)
+        run(settings, host=host, port=port, workers=workers, notify=not no_worker)
     except (PolicyError, ValueError, OSError) as exc:
         click.echo(f"fhirauth cannot start: {exc}", err=True)
         sys.exit(2)

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from fhirauth.notifications.settings import NotificationSettings
+
 
 def bundled(name: str) -> Path:
     """policies/ and profiles/: beside the package in a checkout, under share/ once installed."""
@@ -36,6 +38,7 @@ class Settings:
     member_roster: Path | None = None
     sandbox: bool = False
     log_level: str = "INFO"
+    notifications: NotificationSettings = field(default_factory=NotificationSettings)
 
     @property
     def db_url(self) -> str:
@@ -72,5 +75,6 @@ class Settings:
             )
         if "FHIRAUTH_LOG_LEVEL" in env:
             values["log_level"] = env["FHIRAUTH_LOG_LEVEL"].upper()
+        values["notifications"] = NotificationSettings.from_env(env)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return replace(cls(), **values)

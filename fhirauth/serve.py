@@ -16,9 +16,10 @@ log = logging.getLogger(__name__)
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
-    def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
+    def __init__(self, settings: Settings, options: dict[str, Any], notify: bool = True) -> None:
         self.settings = settings
         self.options = options
+        self.notify = notify
         super().__init__()
 
     def load_config(self) -> None:
@@ -28,10 +29,15 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
     def load(self) -> Flask:
         from fhirauth import create_app
 
-        return create_app(self.settings, run_migrations=False)
+        app = create_app(self.settings, run_migrations=False)
+        if self.notify:  # one delivery loop per gunicorn worker; claims keep them apart
+            from fhirauth.notifications.worker import start_worker_thread
+
+            start_worker_thread(app.extensions["fhirauth"])
+        return app
 
 
-def run(settings: Settings, *, host: str, port: int, workers: int) -> None:
+def run(settings: Settings, *, host: str, port: int, workers: int, notify: bool = True) -> None:
     """Check what would stop every worker (policies, roster, schema) once, then serve."""
     Services.check(settings)
     if settings.database_url is None:
@@ -52,4 +58,5 @@ def run(settings: Settings, *, host: str, port: int, workers: int) -> None:
             # The access log line carries method, path and status: no query strings with data.
             "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(L)ss',
         },
+        notify,
     ).run()

@@ -286,6 +286,9 @@ def apply_update(
         )
     )
     session.add_all(events)
+    from fhirauth.notifications.outbox import record_change
+
+    record_change(session, authorization_id=auth.id, request=req, response_bundle=out, at=now)
     log.info(
         "authorization %s updated to version %d: %d items answered%s",
         auth.id,

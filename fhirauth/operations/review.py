@@ -315,8 +315,6 @@ def new_version(
 def _notify(
     session: Session, auth: Authorization, req: PasRequest, out: bytes, now: datetime
 ) -> None:
-    try:
-        from fhirauth.notifications.outbox import record_change
-    except ImportError:  # notifications arrive with issue 5's subscriptions
-        return
+    from fhirauth.notifications.outbox import record_change
+
     record_change(session, authorization_id=auth.id, request=req, response_bundle=out, at=now)

@@ -180,3 +180,65 @@ class SandboxScript(Base):
     created_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
     used_by: Mapped[str | None] = mapped_column(String(32))
+
+
+class Subscription(Base):
+    """A rest-hook Subscription to the PAS topic (R5 Backport), owned by who created it."""
+
+    __tablename__ = "subscription"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(128), index=True)
+    # requested (handshake pending) | active | error | off
+    status: Mapped[str] = mapped_column(String(16))
+    # The resource as the client last sent it, without id, meta, status and error.
+    resource: Mapped[dict[str, Any]]
+    endpoint: Mapped[str] = mapped_column(Text)
+    payload: Mapped[str] = mapped_column(String(255))
+    headers: Mapped[list[str]] = mapped_column(JSON)
+    ends_at: Mapped[datetime | None]  # Subscription.end
+    # The backport's events-since-subscription-start: the last event number given out.
+    events_since_start: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class SubscriptionFilter(Base):
+    """One org-identifier filter value of a subscription, indexed for matching."""
+
+    __tablename__ = "subscription_filter"
+    __table_args__ = (Index("ix_subscription_filter_value", "value"),)
+
+    subscription_id: Mapped[str] = mapped_column(
+        ForeignKey("subscription.id", ondelete="CASCADE"), primary_key=True
+    )
+    value: Mapped[str] = mapped_column(String(512), primary_key=True)
+
+
+class OutboxEvent(Base):
+    """A notification to deliver: written in the transaction of the change that caused it,
+    delivered later by a worker that claims it with a conditional UPDATE."""
+
+    __tablename__ = "outbox_event"
+    __table_args__ = (
+        Index("ix_outbox_event_queue", "subscription_id", "status", "id"),
+        Index("ix_outbox_event_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subscription_id: Mapped[str] = mapped_column(ForeignKey("subscription.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(24))  # handshake | event-notification
+    event_number: Mapped[int] = mapped_column(Integer)
+    authorization_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    # The PAS response Bundle, exactly as stored in its ClaimResponseVersion.
+    payload: Mapped[bytes | None] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(16))  # pending | delivered | superseded
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    claimed_until: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)

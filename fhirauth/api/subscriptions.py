@@ -1,0 +1,82 @@
+"""``/fhir/Subscription``: create, read, update, delete and ``$status`` (R5 Backport for R4)."""
+
+from __future__ import annotations
+
+import orjson
+from flask import Blueprint, Response, request
+
+from fhirauth.api.fhir import fhir_response, json_body, services
+from fhirauth.errors import invalid
+from fhirauth.fhir.bundle import load_json
+from fhirauth.operations import subscription
+from fhirauth.principal import ANONYMOUS, Principal
+
+bp = Blueprint("subscriptions", __name__, url_prefix="/fhir")
+
+
+def principal() -> Principal:
+    return ANONYMOUS  # until authentication (issue 6) names the caller
+
+
+def _answer(stored: subscription.Stored, status: int = 200) -> Response:
+    resp = fhir_response(orjson.dumps(stored.resource), status)
+    resp.headers["ETag"] = f'W/"{stored.version}"'
+    if status == 201:
+        resp.headers["Location"] = (
+            f"{services().settings.base_url}/Subscription/{stored.id}/_history/{stored.version}"
+        )
+    return resp
+
+
+@bp.post("/Subscription")
+def create() -> Response:
+    return _answer(subscription.create(json_body(), principal(), services()), 201)
+
+
+@bp.get("/Subscription/<sub_id>")
+def read(sub_id: str) -> Response:
+    return _answer(subscription.read(sub_id, principal(), services()))
+
+
+@bp.put("/Subscription/<sub_id>")
+def update(sub_id: str) -> Response:
+    return _answer(subscription.update(sub_id, json_body(), principal(), services()))
+
+
+@bp.delete("/Subscription/<sub_id>")
+def remove(sub_id: str) -> Response:
+    subscription.remove(sub_id, principal(), services())
+    return Response(status=204)
+
+
+@bp.route("/Subscription/<sub_id>/$status", methods=["GET", "POST"])
+def instance_status(sub_id: str) -> Response:
+    answer = subscription.status(sub_id, principal(), services())
+    return fhir_response(orjson.dumps(answer))
+
+
+def _parameters() -> dict[str, list[str]]:
+    """``id`` and ``status`` from the query string and, on POST, a Parameters body."""
+    found: dict[str, list[str]] = {
+        name: [v for value in request.args.getlist(name) for v in value.split(",") if v]
+        for name in ("id", "status")
+    }
+    if request.method == "POST" and request.content_length:
+        body = load_json(json_body())
+        if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
+            raise invalid("$status takes a Parameters body (or none)", "Parameters")
+        for p in body.get("parameter") or []:
+            name = p.get("name") if isinstance(p, dict) else None
+            value = p.get("valueId") or p.get("valueCode") or p.get("valueString")
+            if name in found and isinstance(value, str):
+                found[name] += [v for v in value.split(",") if v]
+    return found
+
+
+@bp.route("/Subscription/$status", methods=["GET", "POST"])
+def type_status() -> Response:
+    found = _parameters()
+    answer = subscription.status_all(
+        principal(), services(), ids=found["id"], statuses=found["status"]
+    )
+    return fhir_response(orjson.dumps(answer))

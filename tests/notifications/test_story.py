@@ -1,0 +1,94 @@
+"""The pended story over real HTTP: subscribe, handshake, a request pends, the reviewer
+approves, the notification with the approved ClaimResponse arrives, and ``$inquire`` agrees."""
+
+from __future__ import annotations
+
+import json
+
+from fhir.resources.R4B.bundle import Bundle
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from fhirauth.notifications.settings import NotificationSettings
+from fhirauth.notifications.worker import start_worker_thread
+from fhirauth.operations import review
+from fhirauth.principal import ANONYMOUS
+from fhirauth.services import Services
+from fhirauth.store.models import Authorization
+from tests.conftest import EXAMPLES
+from tests.inquiries import inquiry_of
+from tests.notifications.helpers import FHIR_JSON, WAIT, Receiver, subscription, wait_until
+from tests.pas import assert_pas_response, review_actions
+
+pytest_plugins = ("tests.notifications.fixtures",)
+
+
+def test_pended_request_approved_by_a_reviewer_is_pushed_to_the_subscriber(
+    nclient: FlaskClient,
+    nservices: Services,
+    receiver: Receiver,
+    notify: NotificationSettings,
+) -> None:
+    request = json.loads((EXAMPLES / "pend-mri-brain.json").read_text())
+    worker = start_worker_thread(nservices, settings=notify)
+    try:
+        created = nclient.post(
+            "/fhir/Subscription",
+            data=json.dumps(subscription(receiver.url, filters=("org-identifier=NSNEURO",))),
+            content_type=FHIR_JSON,
+        )
+        assert created.status_code == 201 and created.get_json()["status"] == "requested"
+        sub_id = created.get_json()["id"]
+        receiver.wait_for(lambda arr: len(arr) == 1)
+        assert receiver.arrivals[0].kind == "handshake"
+        wait_until(
+            lambda: nclient.get(f"/fhir/Subscription/{sub_id}").get_json()["status"] == "active"
+        )
+
+        pended = nclient.post(
+            "/fhir/Claim/$submit", data=json.dumps(request), content_type=FHIR_JSON
+        ).get_json()
+        actions = review_actions(pended)
+        assert set(actions.values()) == {"A4"}
+        with nservices.sessions() as session:
+            auth_id = session.scalars(select(Authorization.id)).one()
+        for seq in actions:
+            with nservices.sessions.begin() as session:
+                review.decide(
+                    session,
+                    auth_id,
+                    review.ReviewDecision(seq, "approve"),
+                    review.Reviewer("dr-okafor", "1922067835"),
+                    ANONYMOUS,
+                    nservices,
+                )
+        receiver.wait_for(lambda arr: len(arr) == 1 + len(actions), WAIT)
+    finally:
+        worker.stop(WAIT)
+
+    final = receiver.arrivals[-1]
+    assert final.kind == "event-notification"
+    assert final.event_number == len(actions)
+    assert final.headers["Authorization"] == "Bearer notify-token-1"
+    note = final.json
+    Bundle.model_validate(note)
+    pushed = note["entry"][1]["resource"]
+    assert (
+        note["entry"][0]["resource"]["parameter"][-1]["part"][-1]["valueReference"]["reference"]
+        == note["entry"][1]["fullUrl"]
+    )
+    assert_pas_response(pushed, request)
+    assert set(review_actions(pushed).values()) == {"A1"}
+
+    answer = nclient.post(
+        "/fhir/Claim/$inquire", data=json.dumps(inquiry_of(request)), content_type=FHIR_JSON
+    )
+    assert answer.status_code == 200
+    [found] = [p["resource"] for p in answer.get_json()["parameter"] if p["name"] == "return"]
+    cr = found["entry"][0]["resource"]
+    assert cr["preAuthRef"] == pushed["entry"][0]["resource"]["preAuthRef"]
+    assert review_actions(found) == review_actions(pushed)
+    with nservices.sessions() as session:
+        auth = session.get(Authorization, auth_id)
+        assert auth is not None and auth.status == "decided"
+        assert auth.delivered_at is not None

@@ -1,0 +1,282 @@
+"""Subscription rules, ownership and topic matching, without HTTP."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.parameters import Parameters
+from fhir.resources.R4B.subscription import Subscription as R4Subscription
+from sqlalchemy import select
+
+from fhirauth.errors import FhirError, NotFound
+from fhirauth.fhir.bundle import parse_request
+from fhirauth.notifications import outbox
+from fhirauth.notifications.settings import NotificationSettings
+from fhirauth.notifications.topic import (
+    FilterError,
+    matches,
+    parse_filter,
+    request_keys,
+)
+from fhirauth.operations import subscription as ops
+from fhirauth.principal import Principal
+from fhirauth.services import Services
+from fhirauth.store.models import OutboxEvent, Subscription
+from tests.conftest import EXAMPLES
+from tests.notifications.helpers import RULES, TestClock, broken, subscription
+
+pytest_plugins = ("tests.notifications.fixtures",)
+
+ENDPOINT = "https://ehr.example.org/pas-notify"
+ALICE = Principal("client-alice", ("org-a",))
+BOB = Principal("client-bob", ("org-b",))
+STRICT = NotificationSettings()
+NPI = "http://hl7.org/fhir/sid/us-npi"
+
+
+def load(name: str) -> dict[str, Any]:
+    return json.loads((EXAMPLES / name).read_text())
+
+
+# --- filters and matching ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "values"),
+    [
+        ("org-identifier=N123456", ["N123456"]),
+        ("org-identifier=N123456,4543315", ["N123456", "4543315"]),
+        ("orgIdentifier=1234567893", ["1234567893"]),
+        ("identifier=1234567893", ["1234567893"]),
+        ("ClaimResponse?org-identifier=A1", ["A1"]),
+        (f"org-identifier={NPI}|1752039689", [f"{NPI}|1752039689"]),
+    ],
+)
+def test_filter_spellings(text: str, values: list[str]) -> None:
+    assert parse_filter(text) == values
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["patient=123", "org-identifier=", "org-identifier=A,,B", "org-identifier=A B", "A1", ""],
+)
+def test_filters_we_cannot_honour(text: str) -> None:
+    with pytest.raises(FilterError):
+        parse_filter(text)
+
+
+def test_request_keys_organization_provider() -> None:
+    keys = request_keys(parse_request(load("pend-mri-brain.json")))
+    assert keys.sender == "NSNEURO"
+    assert keys.requestor == {"1752039689", f"{NPI}|1752039689"}
+    assert matches(["NSNEURO"], keys)
+    assert matches([f"{NPI}|1752039689"], keys)
+    assert matches(["other", "1752039689"], keys)
+    assert not matches(["urn:other|1752039689", "1558244418"], keys)  # 1558244418: the insurer
+
+
+def _practitioner_role_request() -> dict[str, Any]:
+    """The MRI request, sent by a PractitionerRole at the organization."""
+    bundle = load("pend-mri-brain.json")
+    for e in bundle["entry"]:
+        if e["resource"]["resourceType"] == "PractitionerRole":
+            role = e
+    claim = bundle["entry"][0]["resource"]
+    claim["provider"] = {"reference": "PractitionerRole/" + role["resource"]["id"]}
+    role["resource"]["organization"] = {"reference": "Organization/nsna"}
+    claim["extension"] = [e for e in claim["extension"] if "Transmission" not in e["url"]]
+    return bundle
+
+
+def test_request_keys_practitioner_role_provider() -> None:
+    keys = request_keys(parse_request(_practitioner_role_request()))
+    assert keys.sender is None
+    assert keys.requestor == {"1752039689", f"{NPI}|1752039689"}
+
+
+# --- the Subscription rules ------------------------------------------------------------------
+
+
+def test_parse_accepts_a_pas_subscription() -> None:
+    spec = ops.parse(
+        subscription(ENDPOINT, filters=("org-identifier=A,B", "orgIdentifier=B,C")), STRICT
+    )
+    assert spec.filters == ("A", "B", "C")
+    assert spec.endpoint == ENDPOINT
+    assert spec.headers == ("Authorization: Bearer notify-token-1",)
+    assert not spec.off
+    assert "status" not in spec.resource
+
+
+@pytest.mark.parametrize("change", RULES)
+def test_parse_rejects(change: str) -> None:
+    body, status, path = broken(change)
+    with pytest.raises(FhirError) as caught:
+        ops.parse(body, STRICT)
+    assert caught.value.status == status
+    assert [i.expression for i in caught.value.issues] == [(path,)]
+
+
+def test_parse_rejects_what_is_not_a_subscription() -> None:
+    for body in (b"{", b"[]", b'{"resourceType": "Claim"}'):
+        with pytest.raises(FhirError) as caught:
+            ops.parse(body, STRICT)
+        assert caught.value.status == 400
+
+
+def test_http_endpoints_when_allowed() -> None:
+    spec = ops.parse(
+        subscription("http://inferno:4567/notify"), NotificationSettings(allow_http=True)
+    )
+    assert spec.endpoint == "http://inferno:4567/notify"
+
+
+# --- create, read, update, delete, $status --------------------------------------------------
+
+
+def test_create_read_and_render(nservices: Services) -> None:
+    stored = ops.create(subscription(ENDPOINT), ALICE, nservices)
+    sub = stored.resource
+    R4Subscription.model_validate(sub)
+    assert sub["status"] == "requested" and sub["meta"]["versionId"] == "1"
+    assert sub["channel"]["endpoint"] == ENDPOINT
+    assert ops.read(stored.id, ALICE, nservices).resource == sub
+    with nservices.sessions() as session:
+        queued = session.scalars(select(OutboxEvent)).all()
+    assert [(e.kind, e.event_number, e.status) for e in queued] == [("handshake", 0, "pending")]
+
+
+def test_only_the_owner_sees_or_changes_a_subscription(nservices: Services) -> None:
+    stored = ops.create(subscription(ENDPOINT), ALICE, nservices)
+    with pytest.raises(NotFound):
+        ops.read(stored.id, BOB, nservices)
+    with pytest.raises(NotFound):
+        ops.update(stored.id, subscription(ENDPOINT), BOB, nservices)
+    with pytest.raises(NotFound):
+        ops.status(stored.id, BOB, nservices)
+    with pytest.raises(NotFound):
+        ops.remove(stored.id, BOB, nservices)
+    assert ops.status_all(BOB, nservices)["total"] == 0
+    assert ops.read(stored.id, ALICE, nservices).resource["status"] == "requested"
+
+
+def test_update_asks_for_a_new_handshake_and_off_pauses(nservices: Services) -> None:
+    stored = ops.create(subscription(ENDPOINT), ALICE, nservices)
+    body = {**subscription(ENDPOINT + "/v2"), "id": stored.id}
+    again = ops.update(stored.id, body, ALICE, nservices)
+    assert again.version == 2 and again.resource["channel"]["endpoint"] == ENDPOINT + "/v2"
+    off = ops.update(stored.id, {**body, "status": "off"}, ALICE, nservices)
+    assert off.resource["status"] == "off"
+    with nservices.sessions() as session:
+        rows = session.scalars(select(OutboxEvent).order_by(OutboxEvent.id)).all()
+    assert [r.status for r in rows] == ["superseded", "superseded"]
+    with pytest.raises(FhirError) as caught:
+        ops.update(stored.id, {**body, "id": "other"}, ALICE, nservices)
+    assert caught.value.issues[0].expression == ("Subscription.id",)
+
+
+def test_delete_forgets_the_queue(nservices: Services) -> None:
+    stored = ops.create(subscription(ENDPOINT), ALICE, nservices)
+    ops.remove(stored.id, ALICE, nservices)
+    with pytest.raises(NotFound):
+        ops.read(stored.id, ALICE, nservices)
+    with nservices.sessions() as session:
+        assert session.scalars(select(OutboxEvent)).all() == []
+
+
+def test_status_operation(nservices: Services) -> None:
+    one = ops.create(subscription(ENDPOINT), ALICE, nservices)
+    ops.create(subscription(ENDPOINT), ALICE, nservices)
+    bundle = ops.status(one.id, ALICE, nservices)
+    Bundle.model_validate(bundle)
+    assert bundle["type"] == "searchset" and bundle["total"] == 1
+    params = bundle["entry"][0]["resource"]
+    Parameters.model_validate(params)
+    by_name = {p["name"]: p for p in params["parameter"]}
+    assert by_name["type"]["valueCode"] == "query-status"
+    assert by_name["status"]["valueCode"] == "requested"
+    assert by_name["events-since-subscription-start"]["valueString"] == "0"
+    assert by_name["subscription"]["valueReference"]["reference"].endswith(
+        f"/Subscription/{one.id}"
+    )
+    assert ops.status_all(ALICE, nservices)["total"] == 2
+    assert ops.status_all(ALICE, nservices, ids=[one.id])["total"] == 1
+    assert ops.status_all(ALICE, nservices, statuses=["active"])["total"] == 0
+
+
+# --- record_change ---------------------------------------------------------------------------
+
+
+def _activate(services: Services, sub_id: str) -> None:
+    with services.sessions.begin() as session:
+        sub = session.get(Subscription, sub_id)
+        assert sub is not None
+        sub.status = "active"
+
+
+def test_record_change_queues_one_event_per_matching_subscription(
+    nservices: Services, clock: TestClock
+) -> None:
+    req = parse_request(load("pend-mri-brain.json"))
+    by_sender = ops.create(subscription(ENDPOINT), ALICE, nservices).id
+    by_npi = ops.create(
+        subscription(ENDPOINT, filters=(f"orgIdentifier={NPI}|1752039689",)), BOB, nservices
+    ).id
+    ops.create(subscription(ENDPOINT, filters=("org-identifier=SOMEONE-ELSE",)), ALICE, nservices)
+    paused = ops.create(subscription(ENDPOINT), ALICE, nservices).id
+    ops.update(paused, {**subscription(ENDPOINT), "status": "off"}, ALICE, nservices)
+    ended = ops.create(
+        subscription(ENDPOINT, end=(clock() - timedelta(days=1)).isoformat()), ALICE, nservices
+    ).id
+    for sub_id in (by_sender, by_npi, ended):
+        _activate(nservices, sub_id)
+
+    for n in range(2):
+        with nservices.sessions.begin() as session:
+            count = outbox.record_change(
+                session,
+                authorization_id=f"auth-{n}",
+                request=req,
+                response_bundle=b'{"resourceType":"Bundle","type":"collection"}',
+                at=clock(),
+            )
+        assert count == 2
+    with nservices.sessions() as session:
+        events = session.scalars(
+            select(OutboxEvent).where(OutboxEvent.kind == "event-notification")
+        ).all()
+        subs = {s.id: s for s in session.scalars(select(Subscription))}
+    got = sorted((e.subscription_id, e.event_number, e.authorization_id) for e in events)
+    assert got == sorted([(s, n + 1, f"auth-{n}") for s in (by_sender, by_npi) for n in range(2)])
+    assert subs[by_sender].events_since_start == 2 and subs[paused].events_since_start == 0
+
+
+def test_record_change_without_subscriptions_is_cheap(nservices: Services) -> None:
+    req = parse_request(load("pend-mri-brain.json"))
+    with nservices.sessions.begin() as session:
+        assert (
+            outbox.record_change(
+                session,
+                authorization_id="a",
+                request=req,
+                response_bundle=b"{}",
+                at=nservices.clock(),
+            )
+            == 0
+        )
+
+
+def test_record_change_for_a_practitioner_role_requestor(nservices: Services) -> None:
+    sub_id = ops.create(
+        subscription(ENDPOINT, filters=("org-identifier=1752039689",)), ALICE, nservices
+    ).id
+    _activate(nservices, sub_id)
+    req = parse_request(_practitioner_role_request())
+    with nservices.sessions.begin() as session:
+        assert outbox.record_change(
+            session, authorization_id="a", request=req, response_bundle=b"{}", at=nservices.clock()
+        )
