@@ -1,5 +1,6 @@
-"""The pended story over real HTTP: subscribe, handshake, a request pends, the reviewer
-approves, the notification with the approved ClaimResponse arrives, and ``$inquire`` agrees."""
+"""The pended story over real HTTP: subscribe, handshake, a request pends, the reviewer asks
+for documentation, the provider sends it with $submit-attachment, the reviewer approves, the
+notification with the approved ClaimResponse arrives, and ``$inquire`` agrees."""
 
 from __future__ import annotations
 
@@ -9,10 +10,9 @@ from fhir.resources.R4B.bundle import Bundle
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from fhirauth.membership import member_id
 from fhirauth.notifications.settings import NotificationSettings
 from fhirauth.notifications.worker import start_worker_thread
-from fhirauth.operations import review
-from fhirauth.principal import ANONYMOUS
 from fhirauth.services import Services
 from fhirauth.store.models import Authorization
 from tests.conftest import EXAMPLES
@@ -52,23 +52,90 @@ def test_pended_request_approved_by_a_reviewer_is_pushed_to_the_subscriber(
         assert set(actions.values()) == {"A4"}
         with nservices.sessions() as session:
             auth_id = session.scalars(select(Authorization.id)).one()
+        reviewer = {"name": "dr-okafor", "npi": "1922067835"}
+        asked = nclient.post(
+            f"/admin/review/{auth_id}/decisions",
+            json={
+                "item": 1,
+                "action": "request-info",
+                "documents": ["18748-4"],
+                "reviewer": reviewer,
+            },
+        ).get_json()
+        receiver.wait_for(lambda arr: len(arr) == 2, WAIT)
+        requested = receiver.arrivals[1].json["entry"][1]["resource"]
+        (comm,) = [
+            e["resource"]
+            for e in requested["entry"]
+            if e["resource"]["resourceType"] == "CommunicationRequest"
+        ]
+        assert comm == next(
+            e["resource"]
+            for e in asked["entry"]
+            if e["resource"]["resourceType"] == "CommunicationRequest"
+        )
+        by_type = {e["resource"]["resourceType"]: e["resource"] for e in request["entry"]}
+        sent = nclient.post(
+            "/fhir/$submit-attachment",
+            content_type=FHIR_JSON,
+            data=json.dumps(
+                {
+                    "resourceType": "Parameters",
+                    "parameter": [
+                        {"name": "TrackingId", "valueIdentifier": comm["identifier"][0]},
+                        {"name": "AttachTo", "valueCode": "preauthorization"},
+                        {
+                            "name": "MemberId",
+                            "valueIdentifier": {
+                                "value": member_id(by_type["Coverage"], by_type["Patient"])
+                            },
+                        },
+                        {
+                            "name": "Attachment",
+                            "part": [
+                                {"name": "LineItem", "valueString": "1"},
+                                {
+                                    "name": "Content",
+                                    "resource": {
+                                        "resourceType": "DocumentReference",
+                                        "status": "current",
+                                        "type": {
+                                            "coding": [
+                                                {"system": "http://loinc.org", "code": "18748-4"}
+                                            ]
+                                        },
+                                        "content": [
+                                            {
+                                                "attachment": {
+                                                    "contentType": "text/plain",
+                                                    "data": "Q1QgMjAyNi0xMS0yMDogbm9ybWFsLg==",
+                                                }
+                                            }
+                                        ],
+                                    },
+                                },
+                            ],
+                        },
+                    ],
+                }
+            ),
+        )
+        assert sent.status_code == 200
+        (case,) = nclient.get("/admin/review/queue").get_json()["pended"]
+        assert case["documentationReceivedAt"]  # back to the reviewer, marked
         for seq in actions:
-            with nservices.sessions.begin() as session:
-                review.decide(
-                    session,
-                    auth_id,
-                    review.ReviewDecision(seq, "approve"),
-                    review.Reviewer("dr-okafor", "1922067835"),
-                    ANONYMOUS,
-                    nservices,
-                )
-        receiver.wait_for(lambda arr: len(arr) == 1 + len(actions), WAIT)
+            approved = nclient.post(
+                f"/admin/review/{auth_id}/decisions",
+                json={"item": seq, "action": "approve", "reviewer": reviewer},
+            )
+            assert approved.status_code == 200
+        receiver.wait_for(lambda arr: len(arr) == 2 + len(actions), WAIT)
     finally:
         worker.stop(WAIT)
 
     final = receiver.arrivals[-1]
     assert final.kind == "event-notification"
-    assert final.event_number == len(actions)
+    assert final.event_number == 1 + len(actions)
     assert final.headers["Authorization"] == "Bearer notify-token-1"
     note = final.json
     Bundle.model_validate(note)
