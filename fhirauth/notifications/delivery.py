@@ -9,6 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 import requests
 
 from fhirauth.notifications.settings import NotificationSettings
+from fhirauth.outbound import GuardedSession
 
 # Read at most this much of an endpoint's answer: we only need its status.
 _MAX_ANSWER = 64 * 1024
@@ -40,8 +41,11 @@ def header_pairs(headers: tuple[str, ...] | list[str]) -> list[tuple[str, str]]:
     return out
 
 
-def new_http() -> requests.Session:
-    return requests.Session()
+def new_http(settings: NotificationSettings | None = None) -> requests.Session:
+    """A session that follows no redirects and connects to no private, link-local or (unless
+    allowed) loopback address, checked on the address actually dialled (fhirauth.outbound)."""
+    s = settings or NotificationSettings()
+    return GuardedSession(allow_loopback=s.allow_loopback, allow_http=s.allow_http)
 
 
 def post(

@@ -31,6 +31,9 @@ class NotificationSettings:
     batch: int = 50
     # Plain http:// endpoints (local test harnesses such as a dockerized Inferno); https otherwise.
     allow_http: bool = False
+    # Loopback endpoints (127.0.0.0/8, ::1): refused unless allowed, like private and link-local
+    # addresses, which are always refused (fhirauth.outbound).
+    allow_loopback: bool = False
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:

@@ -104,7 +104,7 @@ def deliver_pending(
     attempted (successfully or not)."""
     settings = settings or notification_settings(services.settings)
     me = worker or worker_id()
-    session = http or delivery.new_http()
+    session = http or delivery.new_http(settings)
     attempted = 0
     try:
         while attempted < limit and not (stop and stop.is_set()):
@@ -130,7 +130,7 @@ def run_worker(
     network trouble is logged and retried, never fatal."""
     settings = settings or notification_settings(services.settings)
     me = worker or worker_id()
-    http = delivery.new_http()
+    http = delivery.new_http(settings)
     log.info("notification worker %s started", me)
     try:
         while not stop_event.is_set():

@@ -38,6 +38,7 @@ from fhirauth.notifications.topic import (
     is_pas_topic,
     parse_filter,
 )
+from fhirauth.outbound import address_refusal
 from fhirauth.principal import Principal
 from fhirauth.services import Services
 from fhirauth.store.models import Subscription, SubscriptionFilter
@@ -227,7 +228,22 @@ def _endpoint(value: Any, settings: NotificationSettings, issues: list[Issue]) -
         )
     elif len(value) > 2048:
         issues.append(Issue("too-long", "The endpoint URL is too long", path))
+    else:
+        why = _literal_refusal(parts.hostname or "", settings)
+        if why:
+            issues.append(Issue("security", f"Notifications are not sent to {why}", path))
     return value
+
+
+def _literal_refusal(host: str, settings: NotificationSettings) -> str | None:
+    """Refuse at once an endpoint written as an address fhirauth never calls; names are
+    checked again on the address they resolve to, at every delivery (fhirauth.outbound)."""
+    try:
+        return address_refusal(host.strip("[]"), allow_loopback=settings.allow_loopback)
+    except ValueError:
+        if host == "localhost" and not settings.allow_loopback:
+            return "a loopback address"
+        return None
 
 
 def _headers(headers: list[Any], issues: list[Issue]) -> tuple[str, ...]:

@@ -48,6 +48,7 @@ def notify() -> NotificationSettings:
         poll_interval=0.05,
         batch=20,
         allow_http=True,
+        allow_loopback=True,
     )
 
 
