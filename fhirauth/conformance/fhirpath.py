@@ -12,14 +12,19 @@ import re
 from functools import cache
 from typing import Any
 
-import fhirpathpy
+from antlr4 import CommonTokenStream, InputStream
+from antlr4.error.ErrorListener import ErrorListener
+from antlr4.tree.Tree import ParseTreeWalker
+from fhirpathpy import apply_parsed_path
 from fhirpathpy.engine import base_invocation_registry
 from fhirpathpy.engine.nodes import ResourceNode
+from fhirpathpy.engine.util import set_paths
 from fhirpathpy.models import models
-from fhirpathpy.parser import parse
+from fhirpathpy.parser.ASTPathListener import ASTPathListener
+from fhirpathpy.parser.generated.FHIRPathLexer import FHIRPathLexer
+from fhirpathpy.parser.generated.FHIRPathParser import FHIRPathParser
 
 from fhirauth.conformance.model import Check, Invariant
-from fhirauth.policy.conditions import ConditionError, _check_syntax
 
 R4 = models["r4"]
 FULL_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -69,6 +74,29 @@ NATIVE: dict[str, Check] = {
 }
 
 
+class _Raise(ErrorListener):  # type: ignore[misc]
+    def syntaxError(
+        self, recognizer: Any, symbol: Any, line: int, column: int, msg: str, e: Any
+    ) -> None:
+        raise InvariantError(f"column {column + 1}: {msg}")
+
+
+def parse_strict(expression: str) -> dict[str, Any]:
+    """fhirpathpy's AST of the whole text; a syntax error raises instead of being skipped
+    (the policy engine checks its conditions the same way)."""
+    lexer = FHIRPathLexer(InputStream(expression))
+    lexer.removeErrorListeners()
+    lexer.addErrorListener(_Raise())
+    parser = FHIRPathParser(CommonTokenStream(lexer))
+    parser.removeErrorListeners()
+    parser.addErrorListener(_Raise())
+    listener = ASTPathListener()
+    ParseTreeWalker().walk(listener, parser.entireExpression())
+    root: dict[str, Any] = listener.parentStack[0]
+    entire = root["children"][0]  # EntireExpression: the expression, then <EOF>
+    return {"children": entire["children"]}
+
+
 def _functions(node: Any) -> set[str]:
     out: set[str] = set()
     if isinstance(node, dict):
@@ -80,9 +108,9 @@ def _functions(node: Any) -> set[str]:
     return out
 
 
-def unsupported(expression: str) -> str | None:
-    """Why fhirpathpy cannot be trusted with this expression, or None."""
-    names = _functions(parse(expression))
+def unsupported(ast: dict[str, Any]) -> str | None:
+    """Why fhirpathpy cannot be trusted with this parsed expression, or None."""
+    names = _functions(ast)
     missing = sorted(n for n in names if n not in base_invocation_registry)
     if missing:
         return f"uses {', '.join(n + '()' for n in missing)}, which fhirpathpy does not implement"
@@ -92,13 +120,8 @@ def unsupported(expression: str) -> str | None:
     return None
 
 
-@cache
-def _compiled(expression: str) -> Any:
-    return fhirpathpy.compile(expression, R4)
-
-
-def _fhirpath_check(expression: str) -> Check:
-    fn = _compiled(expression)
+def _fhirpath_check(ast: dict[str, Any]) -> Check:
+    fn = set_paths(apply_parsed_path, parsedPath=ast, model=R4)
 
     def check(value: Any, env: dict[str, Any]) -> bool | None:
         node = value
@@ -116,27 +139,27 @@ def _fhirpath_check(expression: str) -> Check:
     return check
 
 
+@cache
+def _prepare(expression: str) -> tuple[Check | None, str | None]:
+    """(check, None) or (None, why not): once per distinct expression text."""
+    if expression in NATIVE:
+        return NATIVE[expression], None
+    try:
+        ast = parse_strict(expression)
+    except InvariantError as exc:
+        return None, f"is not valid FHIRPath ({exc})"
+    reason = unsupported(ast)
+    if reason is not None:
+        return None, reason
+    return _fhirpath_check(ast), None
+
+
 def compile_invariant(
     key: str, severity: str, human: str, expression: str | None, *, strict: bool
 ) -> Invariant:
     """Build an invariant. ``strict`` (our own files): anything unusable is an error;
     otherwise (packages) it becomes a skipped invariant that says why."""
-    inv = Invariant(key, severity, human, expression)
-    if not expression:
-        inv.skipped = "has no FHIRPath expression"
-    elif expression in NATIVE:
-        inv.check = NATIVE[expression]
-        return inv
-    else:
-        try:
-            _check_syntax(expression)
-            reason = unsupported(expression)
-        except ConditionError as exc:
-            reason = f"is not valid FHIRPath ({exc})"
-        if reason is None:
-            inv.check = _fhirpath_check(expression)
-            return inv
-        inv.skipped = reason
-    if strict:
-        raise InvariantError(f"invariant {key}: {inv.skipped}")
-    return inv
+    check, skipped = _prepare(expression) if expression else (None, "has no FHIRPath expression")
+    if skipped and strict:
+        raise InvariantError(f"invariant {key}: {skipped}")
+    return Invariant(key, severity, human, expression, check, skipped)

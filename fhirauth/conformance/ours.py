@@ -37,8 +37,11 @@ from fhirauth.conformance.schema import CatalogueSchema, ProfileSchema
 from fhirauth.errors import Issue
 
 PROFILES_DIR = bundled("profiles") / "pas"
-SOURCE = "fhirauth"
-_URL_SLICING = {"discriminator": [{"type": "value", "path": "url"}], "rules": "open"}
+_URL_SLICING = {
+    "discriminator": [{"type": "value", "path": "url"}],
+    "rules": "open",
+    "ordered": False,
+}
 _VALUE_KEYS = ("value", "binding", "fixed", "pattern", "fullDate", "profile", "targets")
 _FLAGS = frozenset({"mustSupport", "fullDate", "modifier"})
 
@@ -85,15 +88,23 @@ def _given(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _has(spec: dict[str, Any], key: str) -> bool:
+    value = spec.get(key)
+    if key in ("fixed", "pattern"):
+        return value is not None  # false and 0 are values to fix
+    return bool(value)
+
+
 def _value_and_children(at: str, spec: dict[str, Any], specs: dict[str, dict[str, Any]]) -> None:
+    """The value[x] (or, for a complex extension, the sub-extension slices) of an extension."""
     if spec.get("extensions"):
         specs[f"{at}.value[x]"] = {"max": 0}
         for sub in spec["extensions"]:
             _extension_slice(at, sub, specs)
         return
-    if not any(spec.get(k) for k in _VALUE_KEYS):
+    if not any(_has(spec, k) for k in _VALUE_KEYS):
         return
-    value: dict[str, Any] = {k: spec[k] for k in ("binding", "fixed", "pattern") if spec.get(k)}
+    value: dict[str, Any] = {k: spec[k] for k in ("binding", "fixed", "pattern") if _has(spec, k)}
     value["fullDate"] = spec.get("fullDate", False)
     value["types"] = [
         {"code": code, "profile": spec.get("profile") or [], "targets": spec.get("targets") or []}
@@ -225,7 +236,7 @@ def _build(
                 Issue(
                     "informational",
                     f"{url}: {element_id}: binding to {binding.value_set or 'its value set'} "
-                    f"checks {'systems' if binding.systems else 'nothing'} only: "
+                    f"{'checks code systems only' if binding.systems else 'is not checked'}: "
                     f"{binding.unverifiable}",
                     severity="information",
                 )

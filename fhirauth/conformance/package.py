@@ -85,7 +85,6 @@ class Package:
     profiles: dict[str, Profile] = field(default_factory=dict)
     value_sets: dict[str, ValueSetDef] = field(default_factory=dict)
     issues: list[Issue] = field(default_factory=list)
-    dependencies: dict[str, str] = field(default_factory=dict)
 
 
 def _read(path: Path) -> Iterator[tuple[str, bytes]]:
@@ -244,12 +243,16 @@ class _Builder:
             home = next((h for prefix, h in _HOMES if canonical.startswith(prefix)), None)
             where = f"from {home}, " if home else ""
             used = ", ".join(sorted(users)[:4]) + (", …" if len(users) > 4 else "")
+            effect = (
+                "codes bound to it are not checked"
+                if "/ValueSet/" in canonical or "/vs/" in canonical
+                else "what it adds beyond the snapshots is not checked"
+            )
             out.append(
                 Issue(
                     "not-found",
                     f"{self.package.name}#{self.package.version} depends on {canonical} "
-                    f"({where}not loaded; used by {used}): rules it adds beyond the snapshots "
-                    "are not checked",
+                    f"({where}not loaded; used by {used}): {effect}",
                     severity="warning",
                 )
             )
@@ -284,7 +287,6 @@ def _load(path: Path) -> Package:
         manifest.get("name", path.name),
         manifest.get("version", ""),
         _short_label(manifest),
-        dependencies=dict(manifest.get("dependencies", {})),
     )
     code_systems = {}
     for doc in files.values():

@@ -25,7 +25,6 @@ class Registry:
     def __init__(self) -> None:
         self.profiles: dict[str, Profile] = {}
         self.issues: list[Issue] = []
-        self.sources: list[str] = []
         self._namespaces: set[str] = set()
 
     def load_ours(self, folder: Path | str | None = None) -> Registry:
@@ -56,7 +55,6 @@ class Registry:
             )
         self.profiles.update(profiles)
         self.issues += notes
-        self.sources.append(source)
 
     def find(self, url: str) -> Profile | None:
         return self.profiles.get(unversioned(url))
