@@ -112,23 +112,61 @@ def submit(files: tuple[Path, ...], url: str) -> None:
 
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-def validate(files: tuple[Path, ...]) -> None:
-    """Run $submit's structural checks offline and print the issues."""
+@click.option(
+    "--package",
+    "packages",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Validate against a FHIR package's StructureDefinitions (.tgz or folder) "
+    "instead of fhirauth's own PAS profiles; repeatable.",
+)
+@click.option("--errors-only", is_flag=True, help="Print errors, not warnings.")
+def validate(files: tuple[Path, ...], packages: tuple[Path, ...], errors_only: bool) -> None:
+    """Check resources offline: $submit's structural checks for PAS request bundles, then every
+    resource against its profiles (meta.profile, or what the bundle implies). Exit 1 on errors."""
+    from fhirauth.conformance import PackageError, Registry, validate_resource
     from fhirauth.fhir.bundle import parse_request
+    from fhirauth.fhir.strict_json import load_json
 
+    try:
+        registry = Registry()
+        for package in packages:
+            registry = registry.load_package(package)
+        if not packages:
+            registry = registry.load_ours()
+    except (PackageError, OSError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    for note in registry.issues:
+        if not errors_only and note.severity == "warning":
+            click.echo(f"note: {note.diagnostics}")
     failed = False
     for path in files:
         try:
-            req = parse_request(path.read_bytes())
+            data = load_json(path.read_bytes())
+            first = (
+                ((data.get("entry") or [{}])[0] or {}).get("resource", {})
+                if isinstance(data, dict) and data.get("resourceType") == "Bundle"
+                else {}
+            )
+            structural = parse_request(data) if first.get("resourceType") == "Claim" else None
         except FhirError as exc:
             failed = True
             click.echo(f"{path}: invalid ({len(exc.issues)} issues)")
             for issue in exc.issues:
                 click.echo(f"  {_issue_line(issue.severity, issue.diagnostics, issue.expression)}")
             continue
-        click.echo(f"{path}: ok ({len(req.items)} items, {len(req.warnings)} warnings)")
-        for w in req.warnings:
-            click.echo(f"  {_issue_line(w.severity, w.diagnostics, w.expression)}")
+        issues = list(structural.warnings) if structural else []
+        issues += validate_resource(data, registry)
+        errors = [i for i in issues if i.severity == "error"]
+        failed = failed or bool(errors)
+        shown = errors if errors_only else [i for i in issues if i.severity != "information"]
+        click.echo(
+            f"{path}: {'invalid' if errors else 'ok'} ({len(errors)} errors, "
+            f"{sum(1 for i in issues if i.severity == 'warning')} warnings)"
+        )
+        for issue in shown:
+            click.echo(f"  {_issue_line(issue.severity, issue.diagnostics, issue.expression)}")
     sys.exit(1 if failed else 0)
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from fhirauth.clock import Clock, system_clock
 from fhirauth.config import Settings
+from fhirauth.conformance import Registry
 from fhirauth.membership import Membership, Roster, SubmittedCoverage
 from fhirauth.policy import PolicySet, load_policies
 from fhirauth.store.db import make_engine, migrate, session_factory
@@ -36,6 +37,7 @@ class Services:
     policies: PolicySet
     membership: Membership
     clock: Clock = system_clock
+    registry: Registry = field(default_factory=lambda: Registry().load_ours())
     ids: Callable[[], str] = field(default=new_id)
     pre_auth_refs: Callable[[], str] = field(default=new_pre_auth_ref)
 
@@ -44,6 +46,7 @@ class Services:
         """Load what start-up loads, raising PolicyError or ValueError with a clear message."""
         load_policies(list(settings.policy_dirs))
         membership_source(settings)
+        Registry().load_ours()
 
     @classmethod
     def build(

@@ -246,3 +246,27 @@ def test_review_decide_needs_exactly_one_decision(runner: CliRunner, server_url:
         ],
     )
     assert result.exit_code == 2
+
+
+def test_validate_with_the_ig_package_accepts_the_ig_examples_and_catches_a_defect(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    from tests.conftest import SHARED_PAS
+
+    package = SHARED_PAS / "packages" / "hl7.fhir.us.davinci-pas-2.2.1.tgz"
+    if not package.exists():
+        pytest.skip(f"{package} is absent: the IG package lives in ../shared beside the checkout")
+    examples = sorted((SHARED_PAS / "examples").glob("*.json"))
+    result = runner.invoke(
+        main, ["validate", "--errors-only", "--package", str(package), *map(str, examples)]
+    )
+    assert result.exit_code == 0, result.output[-2000:]
+    claim = json.loads(
+        (SHARED_PAS / "examples" / "Claim-ReferralAuthorizationExample.json").read_text()
+    )
+    claim["use"] = "claim"  # fixed to preauthorization by the PAS Claim profiles
+    bad = tmp_path / "claim.json"
+    bad.write_text(json.dumps(claim))
+    result = runner.invoke(main, ["validate", "--package", str(package), str(bad)])
+    assert result.exit_code == 1
+    assert "Claim.use" in result.output

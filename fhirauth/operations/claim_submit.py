@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from fhirauth import sandbox
+from fhirauth.conformance import validate_bundle
 from fhirauth.decision import clocks
 from fhirauth.decision.decide import AaaError, Decision, ItemDecision, decide
 from fhirauth.decision.response import Naming, claim_response, response_bundle
@@ -134,6 +135,7 @@ def evaluate(
 def submit(body: bytes | dict[str, Any], principal: Principal, services: Services) -> SubmitResult:
     received = services.clock()
     req = parse_request(body)
+    deviations = profile_errors(req, services)
     digest = content_hash(req.bundle)
     script = None
     with services.sessions() as session:
@@ -149,7 +151,11 @@ def submit(body: bytes | dict[str, Any], principal: Principal, services: Service
     scripted = script.outcome if script else None
     try:
         with services.sessions.begin() as session:
-            if req.is_update:
+            if deviations:
+                auth_id, out = _initial(
+                    session, req, body, digest, principal, services, received, scripted, deviations
+                )
+            elif req.is_update:
                 from fhirauth.operations.claim_update import apply_update
 
                 auth_id, out = apply_update(
@@ -176,6 +182,37 @@ def submit(body: bytes | dict[str, Any], principal: Principal, services: Service
     return SubmitResult(out, auth_id, False)
 
 
+# X12 901 AAA03 for profile deviations: a required element absent, or present but wrong.
+MISSING_DATA = "15"  # Required application data missing
+INPUT_ERROR = "33"  # Input Errors
+_MAX_REPORTED = 20
+
+
+def profile_errors(req: PasRequest, services: Services) -> tuple[AaaError, ...]:
+    """Check the request against our PAS profiles (REQUIREMENTS.md §2). Deviations in what we
+    need to process it (the Claim, the member, the Coverage, the insurer, the requestor) make it
+    an outcome=error answer, in the X12 AAA style; deviations elsewhere, and every warning, are
+    kept with the submission for the payer's technical staff (spec-40/41), never a 4xx."""
+    needed = {e.index for e in (req.claim, req.patient, req.insurer, req.provider, *req.coverages)}
+    errors = []
+    for issue in validate_bundle(req.bundle, services.registry):
+        where = issue.expression[0] if issue.expression else "Bundle"
+        if issue.severity == "error" and _entry_index(where) in needed:
+            missing = issue.code == "required" or " found 0" in issue.diagnostics
+            errors.append(
+                AaaError(MISSING_DATA if missing else INPUT_ERROR, issue.diagnostics, where)
+            )
+        else:
+            req.warnings.append(issue if issue.severity != "error" else issue.as_warning())
+    return tuple(errors[:_MAX_REPORTED])
+
+
+def _entry_index(path: str) -> int | None:
+    if not path.startswith("Bundle.entry["):
+        return None
+    return int(path[len("Bundle.entry[") :].split("]", 1)[0])
+
+
 def render(
     req: PasRequest, decision: Decision, response_id: str, version: int, services: Services
 ) -> bytes:
@@ -199,17 +236,17 @@ def _initial(
     services: Services,
     now: datetime,
     scripted: str | None,
-    refuse: AaaError | None = None,
+    refuse: tuple[AaaError, ...] = (),
 ) -> tuple[str, bytes]:
     ev = evaluate(req, services.policies, services.membership, now.date(), scripted)
     decision = decide(req.claim.resource, ev.results, services.pre_auth_refs(), now)
-    if refuse is not None:
+    if refuse:
         # Answer every submitted item (spec-34/46), deciding none of them.
         decision = Decision(
             decision.pre_auth_ref,
             now,
             tuple(ItemDecision(int(i["sequence"]), "CT", None) for i in req.items),
-            (refuse,),
+            refuse,
         )
     elif ev.error:
         decision = Decision(decision.pre_auth_ref, now, (), (ev.error,))
@@ -249,7 +286,7 @@ def _initial(
             auth_id=auth_id,
             principal=principal,
             digest=stored_hash,
-            kind="initial" if refuse is None else "update",
+            kind="update" if req.is_update else "initial",
             req=req,
             body=body,
             claim_id=services.ids(),
@@ -296,4 +333,4 @@ def _initial_error(
     refuse: AaaError,
 ) -> tuple[str, bytes]:
     """Store and answer a request refused before any decision (an update matching nothing)."""
-    return _initial(session, req, body, digest, principal, services, now, None, refuse)
+    return _initial(session, req, body, digest, principal, services, now, None, (refuse,))

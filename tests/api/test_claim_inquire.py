@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from tests.api.test_claim_update import CT_HEAD
 from tests.conftest import EXAMPLES
 from tests.inquiries import ANY_SERVICE, code_filter, inquiry_of
-from tests.pas import PAS, references, review_actions
+from tests.pas import PAS, assert_conformant, references, review_actions
 from tests.updates import update_of
 
 CPT = "http://www.ama-assn.org/go/cpt"
@@ -42,6 +42,7 @@ def inquire(client: FlaskClient, bundle: dict[str, Any]) -> list[dict[str, Any]]
 
 
 def assert_inquiry_response(bundle: dict[str, Any]) -> None:
+    assert_conformant(bundle)
     assert bundle["type"] == "collection" and bundle["timestamp"]
     cr = bundle["entry"][0]["resource"]
     assert cr["resourceType"] == "ClaimResponse"

@@ -317,3 +317,42 @@ def test_a_certified_item_names_its_authorized_provider_and_detail(client: Flask
     detail = {e["url"]: e for e in ext["extension-itemAuthorizedDetail"]["extension"]}
     assert detail["productOrServiceCode"]["valueCodeableConcept"]["coding"][0]["code"] == "70450"
     assert detail["quantity"]["valueQuantity"]["value"] == 1
+
+
+def test_a_profile_deviation_in_data_we_need_is_an_outcome_error_in_the_aaa_style(
+    client: FlaskClient, services: Services
+) -> None:
+    request = load("approve-ct-head.json")
+    del request["entry"][0]["resource"]["item"][0]["category"]  # PAS Claim: item.category 1..1
+    resp = post(client, request)
+    assert resp.status_code == 200
+    cr = resp.get_json()["entry"][0]["resource"]
+    assert cr["outcome"] == "error"
+    (error,) = cr["error"]
+    assert error["code"]["coding"][0] == {
+        "system": "https://codesystem.x12.org/005010/901",
+        "code": "15",
+    }
+    ext = {e["url"].rsplit("/", 1)[-1]: e for e in error["extension"]}
+    assert ext["extension-errorPath"]["valueString"].startswith("Bundle.entry[0].resource.item[0]")
+    assert ext["extension-errorFollowupAction"]["valueCodeableConcept"]["coding"][0]["code"]
+    assert [i["itemSequence"] for i in cr["item"]] == [1]  # answered, not decided: CT
+    assert review_actions(resp.get_json()) == {1: "CT"}
+
+
+def test_a_deviation_outside_what_we_need_is_kept_as_a_warning_not_an_error(
+    client: FlaskClient, services: Services
+) -> None:
+    request = load("mixed-outcomes.json")
+    role = next(
+        e["resource"]
+        for e in request["entry"]
+        if e["resource"]["resourceType"] == "PractitionerRole"
+    )
+    del role["practitioner"]  # PAS PractitionerRole: practitioner 1..1
+    resp = post(client, request)
+    assert resp.status_code == 200
+    assert resp.get_json()["entry"][0]["resource"]["outcome"] == "complete"
+    with services.sessions() as session:
+        warnings = session.scalars(select(Submission.warnings)).one()["issues"]
+    assert any("practitioner" in w["diagnostics"] for w in warnings)
