@@ -20,6 +20,7 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fhirauth.access import may_read
 from fhirauth.decision.decide import decide
 from fhirauth.errors import Invalid, Issue, NotFound, invalid
 from fhirauth.fhir.bundle import load_json, parse_request
@@ -139,6 +140,8 @@ def submit_attachment(
     with services.sessions.begin() as session:
         auth = _find(session, request.tracking_id)
         sub = review.latest_submission(session, auth)
+        if not may_read(principal, auth.principal, sub.provider_identifier):
+            raise NotFound(f"attachment control number {request.tracking_id}")
         req = parse_request(sub.raw)
         member = member_id(req.coverages[0].resource if req.coverages else {}, req.patient.resource)
         if request.member is None or request.member != member:

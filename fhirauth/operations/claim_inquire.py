@@ -22,9 +22,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fhirauth.access import npi_keys
 from fhirauth.decision.decide import Decision
 from fhirauth.decision.response import claim_response, response_bundle
-from fhirauth.errors import invalid
+from fhirauth.errors import Forbidden, invalid
 from fhirauth.fhir.bundle import Entry, PasRequest, parse_request
 from fhirauth.membership import member_id
 from fhirauth.operations.claim_submit import naming
@@ -177,6 +178,11 @@ def inquire(
             "are given only to the member's ordering or rendering providers (spec-53)",
             f"{query.provider.path}.identifier",
             code="required",
+        )
+    if not principal.anonymous and not inquirer & npi_keys(principal):
+        raise Forbidden(
+            "An inquiry is answered for the client's own providers: Claim.provider's "
+            "NPI must be one this client is registered for (spec-53)"
         )
     insurer_ids = _identifiers(query.insurer.resource)
     now = services.clock()

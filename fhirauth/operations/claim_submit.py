@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from fhirauth import sandbox
+from fhirauth.access import check_submitter
 from fhirauth.conformance import validate_bundle
 from fhirauth.decision import clocks
 from fhirauth.decision.decide import AaaError, Decision, ItemDecision, decide
@@ -135,6 +136,7 @@ def evaluate(
 def submit(body: bytes | dict[str, Any], principal: Principal, services: Services) -> SubmitResult:
     received = services.clock()
     req = parse_request(body)
+    check_submitter(principal, req)
     deviations = profile_errors(req, services)
     digest = content_hash(req.bundle)
     script = None

@@ -86,7 +86,24 @@ def _numbers(claim: dict[str, Any]) -> list[str]:
     return out
 
 
-def find_authorization(session: Session, req: PasRequest) -> Authorization | None:
+def find_authorization(
+    session: Session, req: PasRequest, principal: Principal | None = None
+) -> Authorization | None:
+    """The authorization this update belongs to, among those the caller may see."""
+    from fhirauth.access import may_read
+    from fhirauth.store.repository import owner_of
+
+    def visible(auth: Authorization | None) -> bool:
+        if auth is None or principal is None:
+            return auth is not None
+        owner = owner_of(session, auth.id)
+        return owner is not None and may_read(principal, *owner)
+
+    found = _find(session, req)
+    return found if visible(found) else None
+
+
+def _find(session: Session, req: PasRequest) -> Authorization | None:
     keys = claim_identifiers(req.prior.resource) if req.prior else []
     if req.prior_reference and _ident(req.prior_reference.get("identifier")):
         keys.append(str(_ident(req.prior_reference["identifier"])))
@@ -146,7 +163,7 @@ def apply_update(
     submitted = {int(i["sequence"]): i for i in req.items}
     whole_cancel = "3" in _certification_types(claim)
     related_path = f"{req.claim.path}.related[0]"
-    auth = find_authorization(session, req)
+    auth = find_authorization(session, req, principal)
 
     if auth is None:
         # Nothing to update: store the attempt as its own (error) authorization.

@@ -25,7 +25,8 @@ from urllib.parse import urlsplit
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from fhirauth.errors import FhirError, Invalid, Issue, NotFound, invalid
+from fhirauth.access import acts_for
+from fhirauth.errors import FhirError, Forbidden, Invalid, Issue, NotFound, invalid
 from fhirauth.fhir.bundle import load_json, model_issues
 from fhirauth.notifications import outbox
 from fhirauth.notifications.bundles import SubscriptionState, instant, status_bundle
@@ -315,9 +316,21 @@ def _apply(sub: Subscription, spec: Spec) -> None:
     sub.ends_at = spec.ends_at
 
 
+def _own_filters(spec: Spec, principal: Principal) -> None:
+    """spec-59: a client subscribes only to its own organizations' results; otherwise anyone
+    could receive another provider's full response bundles."""
+    foreign = [v for v in spec.filters if not acts_for(principal, [v])]
+    if foreign:
+        raise Forbidden(
+            f"This client may not subscribe for {', '.join(foreign)}: a filter "
+            "may name only the organizations the client is registered for"
+        )
+
+
 def create(body: bytes | dict[str, Any], principal: Principal, services: Services) -> Stored:
     """Store a new subscription as ``requested`` and queue its handshake."""
     spec = parse(body, notification_settings(services.settings))
+    _own_filters(spec, principal)
     now = services.clock()
     sub = Subscription(
         id=services.ids(),
@@ -349,6 +362,7 @@ def update(
     """Replace a subscription. Status ``off`` pauses it; anything else asks for a new handshake
     (``requested``), after which events held back meanwhile are delivered."""
     spec = parse(body, notification_settings(services.settings))
+    _own_filters(spec, principal)
     body_id = spec.id
     if body_id is not None and body_id != sub_id:
         raise invalid(

@@ -57,3 +57,17 @@ def use_script(session: Session, script_id: int, submission_id: str, at: datetim
         .values(used_at=at, used_by=submission_id)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def owner_of(session: Session, authorization_id: str) -> tuple[str, str | None] | None:
+    """Who an authorization belongs to: the submitting principal and the requesting
+    organization's identifier key (of its latest submission)."""
+    auth = session.get(Authorization, authorization_id)
+    if auth is None:
+        return None
+    provider = session.scalars(
+        select(Submission.provider_identifier)
+        .where(Submission.authorization_id == authorization_id)
+        .order_by(Submission.received_at.desc())
+    ).first()
+    return auth.principal, provider

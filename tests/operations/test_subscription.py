@@ -32,8 +32,10 @@ from tests.notifications.helpers import RULES, TestClock, broken, subscription
 pytest_plugins = ("tests.notifications.fixtures",)
 
 ENDPOINT = "https://ehr.example.org/pas-notify"
-ALICE = Principal("client-alice", ("org-a",))
-BOB = Principal("client-bob", ("org-b",))
+# Each client is registered for the organizations its subscriptions name (spec-59).
+_ORGS = ("NSNEURO", "SOMEONE-ELSE", "A", "B", "C", "http://hl7.org/fhir/sid/us-npi|1752039689")
+ALICE = Principal("client-alice", _ORGS)
+BOB = Principal("client-bob", _ORGS)
 STRICT = NotificationSettings()
 NPI = "http://hl7.org/fhir/sid/us-npi"
 
@@ -280,3 +282,15 @@ def test_record_change_for_a_practitioner_role_requestor(nservices: Services) ->
         assert outbox.record_change(
             session, authorization_id="a", request=req, response_bundle=b"{}", at=nservices.clock()
         )
+
+
+def test_a_filter_may_name_only_the_clients_own_organizations(nservices: Services) -> None:
+    from fhirauth.errors import Forbidden
+
+    carol = Principal("client-carol", ("http://hl7.org/fhir/sid/us-npi|1952488215",))
+    with pytest.raises(Forbidden):
+        ops.create(subscription(ENDPOINT, filters=("org-identifier=NSNEURO",)), carol, nservices)
+    made = ops.create(
+        subscription(ENDPOINT, filters=("org-identifier=1952488215",)), carol, nservices
+    )
+    assert made.resource["status"] == "requested"
