@@ -124,7 +124,9 @@ def test_not_json_or_wrong_media_type(nclient: FlaskClient) -> None:
 def test_only_the_owner_reads_changes_or_deletes(
     nclient: FlaskClient, nservices: Services, receiver: Receiver
 ) -> None:
-    theirs = ops.create(subscription(receiver.url), Principal("someone-else", ("NSNEURO",)), nservices).id
+    theirs = ops.create(
+        subscription(receiver.url), Principal("someone-else", ("NSNEURO",)), nservices
+    ).id
     for resp in (
         nclient.get(f"/fhir/Subscription/{theirs}"),
         nclient.put(
@@ -139,7 +141,10 @@ def test_only_the_owner_reads_changes_or_deletes(
         assert resp.status_code == 404
         assert outcome(resp)["issue"][0]["code"] == "not-found"
     assert nclient.get("/fhir/Subscription/$status").get_json()["total"] == 0
-    assert ops.read(theirs, Principal("someone-else", ("NSNEURO",)), nservices).resource["status"] == "requested"
+    assert (
+        ops.read(theirs, Principal("someone-else", ("NSNEURO",)), nservices).resource["status"]
+        == "requested"
+    )
 
 
 def test_update_and_delete(nclient: FlaskClient, receiver: Receiver) -> None:
