@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,56 @@ from fhirauth.errors import FhirError
 
 DEFAULT_URL = "http://127.0.0.1:8080/fhir"
 _PAS = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/"
+_CREDENTIALS = "fhirauth.credentials"
+
+
+def auth_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--token``, or ``--client-id`` with ``--key`` (a token is then fetched with
+    client_credentials), for commands that call the server."""
+
+    @click.option("--token", envvar="FHIRAUTH_TOKEN", help="An access token (FHIRAUTH_TOKEN).")
+    @click.option(
+        "--client-id",
+        envvar="FHIRAUTH_CLIENT_ID",
+        help="Fetch a token as this client (FHIRAUTH_CLIENT_ID), signing with --key.",
+    )
+    @click.option(
+        "--key",
+        "key_file",  # not ``key``: trace and review take a KEY argument
+        envvar="FHIRAUTH_KEY",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="The client's private key: a JWK or PEM file (FHIRAUTH_KEY).",
+    )
+    @functools.wraps(command)
+    def wrapper(
+        *args: Any,
+        token: str | None,
+        client_id: str | None,
+        key_file: Path | None,
+        **kwargs: Any,
+    ) -> Any:
+        if bool(client_id) != bool(key_file):
+            raise click.UsageError("--client-id and --key go together")
+        click.get_current_context().meta[_CREDENTIALS] = (token, client_id, key_file)
+        return command(*args, **kwargs)
+
+    return wrapper
+
+
+def _auth(url: str) -> dict[str, str]:
+    """The Authorization header for calls to the server at ``url`` (a FHIR base), if any."""
+    ctx = click.get_current_context()
+    token, client_id, key = ctx.meta.get(_CREDENTIALS, (None, None, None))
+    if not token and client_id and key:
+        from fhirauth.auth.credentials import TokenError, fetch_token
+
+        try:
+            token = fetch_token(url, client_id, key)["access_token"]
+        except (TokenError, ValueError) as exc:
+            click.echo(f"no access token: {exc}", err=True)
+            sys.exit(1)
+        ctx.meta[_CREDENTIALS] = (token, client_id, key)
+    return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 @click.group()
@@ -45,6 +98,12 @@ def main() -> None:
     is_flag=True,
     help="Deliver no notifications here (run `fhirauth worker` instead).",
 )
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="Demo mode (FHIRAUTH_AUTH=demo): tokens required, and a demo client with every "
+    "scope and a key in the data folder is created; prints how to get a token.",
+)
 def serve(
     host: str,
     port: int,
@@ -53,6 +112,7 @@ def serve(
     workers: int,
     sandbox: bool,
     no_worker: bool,
+    demo: bool,
 ) -> None:
     """Run the API with gunicorn, creating or migrating the database first."""
     from fhirauth.policy import PolicyError
@@ -60,17 +120,315 @@ def serve(
 
     # Without FHIRAUTH_BASE_URL, fullUrls use the address we listen on.
     base_url = None if "FHIRAUTH_BASE_URL" in os.environ else f"http://{host}:{port}/fhir"
-    settings = Settings.from_env(
-        data_dir=data_dir, database_url=database_url, base_url=base_url, sandbox=sandbox or None
-    )
     try:
+        settings = Settings.from_env(
+            data_dir=data_dir,
+            database_url=database_url,
+            base_url=base_url,
+            sandbox=sandbox or None,
+            auth_mode="demo" if demo else None,
+        )
+        if settings.auth_mode == "demo":
+            _demo_banner(settings)
+        elif settings.auth_mode == "off":
+            click.echo(
+                "WARNING: authentication is off (FHIRAUTH_AUTH=off): anyone who can reach this "
+                "server acts as the anonymous client, /admin included.",
+                err=True,
+            )
         run(settings, host=host, port=port, workers=workers, notify=not no_worker)
     except (PolicyError, ValueError, OSError) as exc:
         click.echo(f"fhirauth cannot start: {exc}", err=True)
         sys.exit(2)
 
 
+def _program() -> str:
+    """How the user ran us, for commands we print: ``.venv/bin/fhirauth`` or ``fhirauth``."""
+    argv0 = sys.argv[0] if sys.argv else ""
+    return argv0 if Path(argv0).name == "fhirauth" else "fhirauth"
+
+
+def _demo_banner(settings: Settings) -> None:
+    """Create the demo client (once) and print how to get and use a token."""
+    import shlex
+
+    from fhirauth.auth import demo
+
+    with _store(settings) as (svc_settings, sessions):
+        from fhirauth.clock import system_clock
+
+        made = demo.bootstrap(sessions, svc_settings.data_dir, system_clock())
+    prog, url = _program(), settings.base_url
+    key = shlex.quote(str(made.key_path))
+    token_cmd = f"{prog} token --url {url} --client-id {made.client_id} --key {key}"
+    lines = [
+        "fhirauth demo mode: tokens are required; a demo client with every scope is "
+        + ("registered." if made.created else "ready."),
+        f"  client id:   {made.client_id}",
+        f"  private key: {made.key_path}",
+        f"Get an access token (valid {settings.token_lifetime} s):",
+        f"  {token_cmd}",
+        "Use it:",
+        f'  curl -s -H "Authorization: Bearer $({token_cmd})" '
+        f"-X POST '{url}/Claim/$submit' -H 'Content-Type: application/fhir+json' "
+        "--data-binary @examples/mixed-outcomes.json",
+        "Or let the CLI fetch its own tokens:",
+        f"  export FHIRAUTH_CLIENT_ID={made.client_id} FHIRAUTH_KEY={key}",
+        f"  {prog} submit examples/*.json",
+    ]
+    if not made.enabled:
+        lines.append(f"NOTE: the demo client is disabled; `{prog} clients enable {made.client_id}`")
+    click.echo("\n".join(lines))
+
+
+@contextmanager
+def _store(settings: Settings) -> Iterator[tuple[Settings, Any]]:
+    """Sessions on the configured database, migrated to the current schema."""
+    from fhirauth.store.db import make_engine, migrate, session_factory
+
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.db_url)
+    try:
+        migrate(engine)
+        yield settings, session_factory(engine)
+    finally:
+        engine.dispose()
+
+
+def db_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--data-dir`` and ``--database-url``, as ``serve`` takes them, into ``settings``."""
+
+    @click.option(
+        "--data-dir",
+        type=click.Path(path_type=Path),
+        help="Folder of the SQLite database (default ./fhirauth-data).",
+    )
+    @click.option("--database-url", help="SQLAlchemy URL, e.g. postgresql://host/db.")
+    @functools.wraps(command)
+    def wrapper(*args: Any, data_dir: Path | None, database_url: str | None, **kw: Any) -> Any:
+        try:
+            settings = Settings.from_env(data_dir=data_dir, database_url=database_url)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+        return command(*args, settings=settings, **kw)
+
+    return wrapper
+
+
 @main.command()
+@click.option("--url", default=DEFAULT_URL, show_default=True, envvar="FHIRAUTH_URL")
+@click.option("--client-id", required=True, envvar="FHIRAUTH_CLIENT_ID")
+@click.option(
+    "--key",
+    required=True,
+    envvar="FHIRAUTH_KEY",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The client's private key: a JWK or PEM file.",
+)
+@click.option(
+    "--scope",
+    "scope",
+    multiple=True,
+    help="Scopes to ask for (repeatable; default every scope the client has).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the whole token response.")
+def token(url: str, client_id: str, key: Path, scope: tuple[str, ...], as_json: bool) -> None:
+    """Get an access token with client_credentials and a signed assertion; print it."""
+    from fhirauth.auth.credentials import TokenError, fetch_token
+
+    try:
+        answer = fetch_token(url, client_id, key, " ".join(scope) or None)
+    except (TokenError, ValueError) as exc:
+        click.echo(f"no access token: {exc}", err=True)
+        sys.exit(1)
+    if as_json:
+        click.echo(orjson.dumps(answer, option=orjson.OPT_INDENT_2).decode())
+    else:
+        click.echo(answer["access_token"])
+
+
+@main.group()
+def clients() -> None:
+    """SMART Backend Services clients (acts on the database directly)."""
+
+
+def _read_jwks(path: Path) -> dict[str, Any]:
+    """A JWKS from a file holding a JWKS, one public JWK, or a PEM public key."""
+    from cryptography.hazmat.primitives import serialization
+
+    from fhirauth.auth.keys import public_jwk
+
+    raw = path.read_bytes()
+    if raw.lstrip().startswith(b"{"):
+        try:
+            doc = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise click.UsageError(f"{path} is not valid JSON") from None
+        return doc if isinstance(doc, dict) and "keys" in doc else {"keys": [doc]}
+    if b"PRIVATE KEY" in raw:
+        raise click.UsageError(
+            f"{path} is a private key: register the public key only, keep the private one"
+        )
+    try:
+        key = serialization.load_pem_public_key(raw)
+        return {"keys": [public_jwk(key)]}  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise click.UsageError(f"{path} is not a JWKS, a JWK or a PEM public key: {exc}") from None
+
+
+@clients.command("add")
+@click.option("--name", required=True, help="Who the client is, e.g. 'Riverbend Clinic EHR'.")
+@click.option(
+    "--jwks",
+    "jwks_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The client's public keys: a JWKS, one JWK, or a PEM public key.",
+)
+@click.option("--jwks-url", help="Where the client publishes its JWKS (https).")
+@click.option(
+    "--org-identifier",
+    "organizations",
+    multiple=True,
+    required=True,
+    metavar="SYSTEM|VALUE",
+    help="An organization the client acts for (repeatable).",
+)
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    required=True,
+    help="A scope it may be granted (repeatable, or several in one quoted value).",
+)
+@db_options
+def clients_add(
+    name: str,
+    jwks_file: Path | None,
+    jwks_url: str | None,
+    organizations: tuple[str, ...],
+    scopes: tuple[str, ...],
+    settings: Settings,
+) -> None:
+    """Register a client; prints its new client id."""
+    from fhirauth.auth import clients as registry
+    from fhirauth.clock import system_clock
+
+    jwks = _read_jwks(jwks_file) if jwks_file else None
+    new = registry.NewClient(name, organizations, scopes, jwks=jwks, jwks_url=jwks_url)
+    try:
+        with _store(settings) as (_, sessions), sessions.begin() as session:
+            client = registry.add(session, new, system_clock())
+            client_id = client.id
+    except registry.ClientError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(client_id)
+
+
+@clients.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@db_options
+def clients_list(as_json: bool, settings: Settings) -> None:
+    """Every client: id, state, name, organizations, scopes, where its keys are."""
+    from fhirauth.auth import clients as registry
+
+    with _store(settings) as (_, sessions), sessions() as session:
+        rows = [
+            {
+                "id": c.id,
+                "name": c.name,
+                "enabled": c.enabled,
+                "organizations": c.organizations,
+                "scopes": c.scopes,
+                "keys": c.jwks_url or f"{len((c.jwks or {}).get('keys', []))} inline",
+                "created": c.created_at.isoformat(),
+            }
+            for c in registry.all_clients(session)
+        ]
+    if as_json:
+        click.echo(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
+        return
+    for c in rows:
+        state = "enabled" if c["enabled"] else "DISABLED"
+        click.echo(f"{c['id']}  {state}  {c['name']}")
+        click.echo(f"    organizations: {', '.join(c['organizations'])}")
+        click.echo(f"    scopes: {' '.join(c['scopes'])}")
+        click.echo(f"    keys: {c['keys']}")
+    if not rows:
+        click.echo("no clients")
+
+
+def _set_enabled(client_id: str, enabled: bool, settings: Settings) -> None:
+    from fhirauth.auth import clients as registry
+    from fhirauth.clock import system_clock
+
+    try:
+        with _store(settings) as (_, sessions), sessions.begin() as session:
+            registry.set_enabled(session, client_id, enabled, system_clock())
+    except registry.ClientError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    click.echo(f"{client_id} {'enabled' if enabled else 'disabled'}")
+
+
+@clients.command("disable")
+@click.argument("client_id")
+@db_options
+def clients_disable(client_id: str, settings: Settings) -> None:
+    """Refuse the client's tokens and token requests from now on."""
+    _set_enabled(client_id, False, settings)
+
+
+@clients.command("enable")
+@click.argument("client_id")
+@db_options
+def clients_enable(client_id: str, settings: Settings) -> None:
+    """Accept a disabled client again."""
+    _set_enabled(client_id, True, settings)
+
+
+@main.command("audit")
+@click.option("--since", help="Only events at or after this ISO date or date-time (UTC).")
+@click.option("--client", "client_id", help="Only this client's requests ('anonymous' too).")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 100000))
+@click.option("--json", "as_json", is_flag=True, help="Print FHIR AuditEvents as JSON.")
+@db_options
+def audit_cmd(
+    since: str | None, client_id: str | None, limit: int, as_json: bool, settings: Settings
+) -> None:
+    """The audit trail, newest first (acts on the database directly)."""
+    from fhirauth.api.audit import parse_when
+    from fhirauth.auth import audit
+    from fhirauth.errors import FhirError as _FhirError
+
+    try:
+        after = [(parse_when(since)[0], True)] if since else []
+    except _FhirError:
+        raise click.UsageError(f"--since {since!r} is not an ISO date or date-time") from None
+    stmt = audit.query(after=after, agents=[client_id] if client_id else [])
+    with _store(settings) as (_, sessions), sessions() as session:
+        rows, _total = audit.search(session, stmt, limit)
+        names = audit.client_names(session, rows)
+        events = [audit.to_fhir(r, names) for r in rows]
+    if as_json:
+        click.echo(orjson.dumps(events, option=orjson.OPT_INDENT_2).decode())
+        return
+    for r in rows:
+        line = (
+            f"{r.recorded_at.isoformat().replace('+00:00', 'Z')}  {r.agent}  {r.method} "
+            f"{r.route or '(no such route)'}  {r.status}"
+        )
+        if r.entities:
+            line += "  " + " ".join(r.entities)
+        if r.detail:
+            line += f"  ({r.detail})"
+        click.echo(line)
+    if not rows:
+        click.echo("no audit events")
+
+
+@main.command()
+@auth_options
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option(
     "--url",
@@ -92,6 +450,7 @@ def submit(files: tuple[Path, ...], url: str) -> None:
                 headers={
                     "Content-Type": "application/fhir+json",
                     "Accept": "application/fhir+json",
+                    **_auth(url),
                 },
                 timeout=60,
             )
@@ -290,13 +649,16 @@ def policy_check(paths: tuple[Path, ...]) -> None:
 
 
 @main.command()
+@auth_options
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--url", default=DEFAULT_URL, show_default=True, envvar="FHIRAUTH_URL")
 def eligibility(files: tuple[Path, ...], url: str) -> None:
     """POST CoverageEligibilityRequests and print, per item, whether authorization is needed."""
     failed = False
     for path in files:
-        resp = _post(f"{url.rstrip('/')}/CoverageEligibilityRequest/$submit", path.read_bytes())
+        resp = _post(
+            f"{url.rstrip('/')}/CoverageEligibilityRequest/$submit", path.read_bytes(), _auth(url)
+        )
         if resp is None:
             failed = True
             continue
@@ -331,12 +693,13 @@ def eligibility(files: tuple[Path, ...], url: str) -> None:
 
 
 @main.command()
+@auth_options
 @click.argument("key")
 @click.option("--url", default=DEFAULT_URL, show_default=True, envvar="FHIRAUTH_URL")
 @click.option("--json", "as_json", is_flag=True)
 def trace(key: str, url: str, as_json: bool) -> None:
     """Print the decision trace of a stored authorization (its id or preAuthRef)."""
-    resp = _get(f"{_admin(url)}/authorizations/{key}/trace")
+    resp = _get(f"{_admin(url)}/authorizations/{key}/trace", _auth(url))
     body = _json(resp.content)
     if not resp.ok:
         click.echo(f"HTTP {resp.status_code}")
@@ -360,7 +723,7 @@ def review() -> None:
 
 
 def _review_get(url: str, path: str) -> Any:
-    resp = _get(f"{_admin(url)}/review/{path}")
+    resp = _get(f"{_admin(url)}/review/{path}", _auth(url))
     body = _json(resp.content)
     if not resp.ok:
         click.echo(f"HTTP {resp.status_code}")
@@ -390,6 +753,7 @@ def _queue_lines(body: dict[str, Any]) -> list[str]:
 
 
 @review.command("list")
+@auth_options
 @click.option("--url", default=DEFAULT_URL, show_default=True, envvar="FHIRAUTH_URL")
 @click.option("--json", "as_json", is_flag=True)
 def review_list(url: str, as_json: bool) -> None:
@@ -402,6 +766,7 @@ def review_list(url: str, as_json: bool) -> None:
 
 
 @review.command("overdue")
+@auth_options
 @click.option("--url", default=DEFAULT_URL, show_default=True, envvar="FHIRAUTH_URL")
 @click.option("--json", "as_json", is_flag=True)
 def review_overdue(url: str, as_json: bool) -> None:
@@ -414,6 +779,7 @@ def review_overdue(url: str, as_json: bool) -> None:
 
 
 @review.command("show")
+@auth_options
 @click.argument("key")
 @click.option("--url", default=DEFAULT_URL, show_default=True, envvar="FHIRAUTH_URL")
 def review_show(key: str, url: str) -> None:
@@ -436,6 +802,7 @@ def review_show(key: str, url: str) -> None:
 
 
 @review.command("decide")
+@auth_options
 @click.argument("key")
 @click.option("--item", "sequence", required=True, type=int)
 @click.option(
@@ -495,7 +862,9 @@ def review_decide(
     if documents:
         payload["documents"] = list(documents)
     try:
-        resp = requests.post(f"{_admin(url)}/review/{key}/decisions", json=payload, timeout=60)
+        resp = requests.post(
+            f"{_admin(url)}/review/{key}/decisions", json=payload, headers=_auth(url), timeout=60
+        )
     except requests.RequestException as exc:
         click.echo(f"cannot reach {url}: {exc}", err=True)
         sys.exit(1)
@@ -514,6 +883,7 @@ def sandbox_group() -> None:
 
 
 @sandbox_group.command("next")
+@auth_options
 @click.argument("outcome", type=click.Choice(["A1", "A2", "A3", "A4", "A6", "NA", "CT", "error"]))
 @click.option("--count", default=1, show_default=True, type=click.IntRange(1, 100))
 @click.option("--principal", help="Whose submissions (default: the anonymous caller).")
@@ -525,7 +895,9 @@ def sandbox_next(outcome: str, count: int, principal: str | None, url: str) -> N
     payload: dict[str, Any] = {"outcome": outcome, "count": count}
     if principal:
         payload["principal"] = principal
-    resp = requests.post(f"{_admin(url)}/sandbox/scripts", json=payload, timeout=30)
+    resp = requests.post(
+        f"{_admin(url)}/sandbox/scripts", json=payload, headers=_auth(url), timeout=30
+    )
     body = _json(resp.content)
     if not resp.ok:
         click.echo(f"HTTP {resp.status_code}")
@@ -536,6 +908,7 @@ def sandbox_next(outcome: str, count: int, principal: str | None, url: str) -> N
 
 
 @sandbox_group.command("clear")
+@auth_options
 @click.option("--principal")
 @click.option("--url", default=DEFAULT_URL, show_default=True, envvar="FHIRAUTH_URL")
 def sandbox_clear(principal: str | None, url: str) -> None:
@@ -543,7 +916,9 @@ def sandbox_clear(principal: str | None, url: str) -> None:
     import requests
 
     params = {"principal": principal} if principal else {}
-    resp = requests.delete(f"{_admin(url)}/sandbox/scripts", params=params, timeout=30)
+    resp = requests.delete(
+        f"{_admin(url)}/sandbox/scripts", params=params, headers=_auth(url), timeout=30
+    )
     if not resp.ok:
         click.echo(f"HTTP {resp.status_code}")
         sys.exit(1)
@@ -556,24 +931,28 @@ def _admin(url: str) -> str:
     return (base.removesuffix("/fhir") if base.endswith("/fhir") else base) + "/admin"
 
 
-def _get(url: str) -> Any:
+def _get(url: str, auth: dict[str, str] | None = None) -> Any:
     import requests
 
     try:
-        return requests.get(url, headers={"Accept": "application/json"}, timeout=30)
+        return requests.get(url, headers={"Accept": "application/json", **(auth or {})}, timeout=30)
     except requests.RequestException as exc:
         click.echo(f"cannot reach {url}: {exc}", err=True)
         sys.exit(1)
 
 
-def _post(url: str, data: bytes) -> Any:
+def _post(url: str, data: bytes, auth: dict[str, str] | None = None) -> Any:
     import requests
 
     try:
         return requests.post(
             url,
             data=data,
-            headers={"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"},
+            headers={
+                "Content-Type": "application/fhir+json",
+                "Accept": "application/fhir+json",
+                **(auth or {}),
+            },
             timeout=60,
         )
     except requests.RequestException as exc:

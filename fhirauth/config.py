@@ -21,6 +21,34 @@ def bundled(name: str) -> Path:
 
 
 BUNDLED_POLICIES = bundled("policies")
+AUTH_MODES = ("required", "off", "demo")
+_RATE_PERIODS = {
+    "second": 1,
+    "sec": 1,
+    "s": 1,
+    "minute": 60,
+    "min": 60,
+    "m": 60,
+    "hour": 3600,
+    "h": 3600,
+}
+
+
+def parse_rate_limit(value: str | None) -> tuple[int, int] | None:
+    """``"120/minute"`` -> (120, 60); ``"120"`` is per minute; None, "" or "0": no limit."""
+    if value is None or not value.strip():
+        return None
+    count, _, period = value.strip().lower().partition("/")
+    try:
+        limit = int(count)
+    except ValueError:
+        limit = -1
+    seconds = _RATE_PERIODS.get(period.strip() or "minute")
+    if limit < 0 or seconds is None:
+        raise ValueError(
+            f"FHIRAUTH_RATE_LIMIT={value!r}: write requests per period, e.g. 120/minute"
+        )
+    return None if limit == 0 else (limit, seconds)
 
 
 @dataclass(frozen=True)
@@ -39,10 +67,38 @@ class Settings:
     sandbox: bool = False
     log_level: str = "INFO"
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
+    # Security (fhirauth.auth): required | off | demo (required, plus a demo client).
+    auth_mode: str = "required"
+    token_url: str | None = None  # default: the FHIR base's sibling /auth/token
+    token_lifetime: int = 300  # seconds an access token lives
+    signing_key: Path | None = None  # PEM; default <data dir>/signing-key.pem, created once
+    rate_limit: str | None = None  # e.g. "120/minute" per client; None or "0": no limit
+    jwks_allow_loopback: bool = False  # fetch clients' jwks_uri from 127.0.0.0/8 and ::1
+
+    def __post_init__(self) -> None:
+        if self.auth_mode not in AUTH_MODES:
+            raise ValueError(
+                f"FHIRAUTH_AUTH={self.auth_mode!r}: use one of {', '.join(AUTH_MODES)}"
+            )
+        if not 10 <= self.token_lifetime <= 3600:
+            raise ValueError("FHIRAUTH_TOKEN_LIFETIME must be between 10 and 3600 seconds")
+        parse_rate_limit(self.rate_limit)
 
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'fhirauth.sqlite3').resolve()}"
+
+    @property
+    def token_endpoint(self) -> str:
+        """Where clients get tokens, and the ``aud`` their assertions must name."""
+        if self.token_url:
+            return self.token_url
+        base = self.base_url.rstrip("/")
+        return base.removesuffix("/fhir") + "/auth/token"
+
+    @property
+    def signing_key_path(self) -> Path:
+        return self.signing_key or self.data_dir / "signing-key.pem"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -76,5 +132,25 @@ class Settings:
         if "FHIRAUTH_LOG_LEVEL" in env:
             values["log_level"] = env["FHIRAUTH_LOG_LEVEL"].upper()
         values["notifications"] = NotificationSettings.from_env(env)
+        if env.get("FHIRAUTH_AUTH"):
+            values["auth_mode"] = env["FHIRAUTH_AUTH"].strip().lower()
+        if env.get("FHIRAUTH_TOKEN_URL"):
+            values["token_url"] = env["FHIRAUTH_TOKEN_URL"].strip()
+        if env.get("FHIRAUTH_TOKEN_LIFETIME"):
+            try:
+                values["token_lifetime"] = int(env["FHIRAUTH_TOKEN_LIFETIME"])
+            except ValueError:
+                raise ValueError("FHIRAUTH_TOKEN_LIFETIME must be a number of seconds") from None
+        if env.get("FHIRAUTH_SIGNING_KEY"):
+            values["signing_key"] = Path(env["FHIRAUTH_SIGNING_KEY"])
+        if "FHIRAUTH_RATE_LIMIT" in env:
+            values["rate_limit"] = env["FHIRAUTH_RATE_LIMIT"].strip() or None
+        if "FHIRAUTH_JWKS_ALLOW_LOOPBACK" in env:
+            values["jwks_allow_loopback"] = env["FHIRAUTH_JWKS_ALLOW_LOOPBACK"].strip().lower() in (
+                "1",
+                "true",
+                "yes",
+                "on",
+            )
         values.update({k: v for k, v in overrides.items() if v is not None})
         return replace(cls(), **values)

@@ -34,6 +34,10 @@ class FhirError(Exception):
     def one(cls, code: str, diagnostics: str, *expression: str) -> FhirError:
         return cls([Issue(code, diagnostics, tuple(expression))])
 
+    def headers(self) -> dict[str, str]:
+        """Response headers the status calls for (WWW-Authenticate, Retry-After)."""
+        return {}
+
 
 class Invalid(FhirError):
     """The request cannot be processed as sent: resubmitting it unchanged will not help."""
@@ -50,6 +54,62 @@ class NotFound(FhirError):
 class Forbidden(FhirError):
     def __init__(self, diagnostics: str) -> None:
         super().__init__([Issue("forbidden", diagnostics)], 403)
+
+
+def _quoted(text: str) -> str:
+    return text.replace("\\", "").replace('"', "'")
+
+
+class Unauthorized(FhirError):
+    """No usable bearer token (RFC 6750): 401 with ``WWW-Authenticate: Bearer``.
+
+    ``error`` is None when no token was sent, else ``invalid_token`` (or ``invalid_request``)."""
+
+    def __init__(
+        self,
+        diagnostics: str,
+        error: str | None = None,
+        *,
+        expired: bool = False,
+        realm: str = "fhirauth",
+    ) -> None:
+        super().__init__([Issue("expired" if expired else "login", diagnostics)], 401)
+        self.error = error
+        self.realm = realm
+
+    def headers(self) -> dict[str, str]:
+        value = f'Bearer realm="{_quoted(self.realm)}"'
+        if self.error:
+            value += (
+                f', error="{self.error}", error_description="{_quoted(self.issues[0].diagnostics)}"'
+            )
+        return {"WWW-Authenticate": value}
+
+
+class InsufficientScope(Forbidden):
+    """The token is good but lacks the scope the endpoint needs (RFC 6750 §3.1)."""
+
+    def __init__(self, scope: str, *, realm: str = "fhirauth") -> None:
+        super().__init__(f"this request needs the scope {scope}, which the access token lacks")
+        self.scope = scope
+        self.realm = realm
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "WWW-Authenticate": f'Bearer realm="{_quoted(self.realm)}", '
+            f'error="insufficient_scope", scope="{self.scope}"'
+        }
+
+
+class TooManyRequests(FhirError):
+    """Over the client's rate limit: 429 with ``Retry-After``."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__([Issue("throttled", f"rate limit reached: retry in {retry_after} s")], 429)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 class Conflict(FhirError):

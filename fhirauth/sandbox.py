@@ -15,7 +15,15 @@ from fhirauth.policy import Documentation, ItemContext, Policy, RuleResult
 
 OUTCOMES = ("A1", "A2", "A3", "A4", "A6", "NA", "CT", "error")
 SANDBOX_DENIAL_CODE = "SANDBOX"
-_DOCS = (Documentation("Sandbox: progress note for the requested service", code="11506-3"),)
+# A scripted pend asks for one document (a CDex attachment) and one questionnaire (DTR), so a
+# tester sees both kinds of PAS additional-information request.
+_DOCS = (
+    Documentation("Sandbox: progress note for the requested service", code="11506-3"),
+    Documentation(
+        "Sandbox: the payer's questionnaire for the requested service",
+        questionnaire="http://fhirauth.example.org/fhir/Questionnaire/sandbox",
+    ),
+)
 
 
 def scripted_results(outcome: str, contexts: list[ItemContext], policy: Policy) -> list[RuleResult]:

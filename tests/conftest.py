@@ -49,7 +49,10 @@ def database_url(tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
-    return Settings(data_dir=tmp_path, database_url=database_url, base_url=BASE_URL)
+    # Authentication off: these tests are about PAS, not tokens (tests/auth/ turns it on).
+    return Settings(
+        data_dir=tmp_path, database_url=database_url, base_url=BASE_URL, auth_mode="off"
+    )
 
 
 @pytest.fixture

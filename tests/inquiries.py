@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import uuid
 from typing import Any
 
 PAS = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/"
@@ -42,7 +43,12 @@ def inquiry_of(
         ]
     if items:
         query["item"] = [{"sequence": n, **item} for n, item in enumerate(items, start=1)]
-    bundle["entry"][0] = {"fullUrl": bundle["entry"][0]["fullUrl"] + "-inquiry", "resource": query}
+    full_url = bundle["entry"][0]["fullUrl"]
+    if full_url.startswith("urn:uuid:"):  # another uuid: a suffix would make it no uuid at all
+        full_url = f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, full_url + '-inquiry')}"
+    else:
+        full_url += "-inquiry"
+    bundle["entry"][0] = {"fullUrl": full_url, "resource": query}
     bundle["entry"] = [
         e for e in bundle["entry"] if e["resource"]["resourceType"] != "DocumentReference"
     ]

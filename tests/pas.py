@@ -129,8 +129,9 @@ def assert_pas_response(response: dict[str, Any], request: dict[str, Any]) -> di
         if url in sent:
             assert sent[url] == resource, f"{url} is not echoed as sent"
         else:  # created by us alongside the ClaimResponse
-            assert resource["resourceType"] == "CommunicationRequest", url
-            assert url == f"{base_of(response)}/CommunicationRequest/{resource['id']}"
+            kind = resource["resourceType"]
+            assert kind in ("CommunicationRequest", "Task"), url
+            assert url == f"{base_of(response)}/{kind}/{resource['id']}"
     assert cr["id"] not in {
         r.get("id") for r in sent.values() if r["resourceType"] == "ClaimResponse"
     }

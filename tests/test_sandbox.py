@@ -77,9 +77,10 @@ def test_a_scripted_denial_carries_the_sandbox_reason() -> None:
         assert r.reason and "scripted" in r.reason
 
 
-def test_a_scripted_pend_asks_for_the_progress_note() -> None:
+def test_a_scripted_pend_asks_for_the_progress_note_and_a_questionnaire() -> None:
     for r in scripted("A4"):
-        assert [d.code for d in r.missing] == ["11506-3"]
+        assert [d.code for d in r.missing] == ["11506-3", None]
+        assert r.missing[1].questionnaire
         assert r.required == r.missing
 
 
@@ -123,7 +124,8 @@ def test_a_scripted_outcome_becomes_a_valid_claim_response_with_that_action(outc
     cr, created = claim_response(req, decision, response_id="cr-sandbox", naming=naming)
     ClaimResponse.model_validate(cr)
     assert [d.action for d in decision.items] == [outcome] * 4
-    assert len(created) == (4 if outcome == "A4" else 0)
+    # A4: per item a CommunicationRequest for the note and one for the questionnaire, a Task
+    assert len(created) == (12 if outcome == "A4" else 0)
 
 
 def test_a_scripted_error_is_a_member_not_found_eligibility() -> None:

@@ -28,6 +28,7 @@ def free_port() -> int:
 def serving(args: list[str], cwd: Path) -> Iterator[str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("FHIRAUTH_")}
+    env["FHIRAUTH_AUTH"] = "off"  # tokens are tested in tests/auth/
     proc = subprocess.Popen(
         [sys.executable, "-m", "fhirauth", "serve", "--port", str(port), *args],
         cwd=cwd,

@@ -9,6 +9,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import or_, select
 
 from fhirauth import sandbox
+from fhirauth.api.auth import current_principal
 from fhirauth.errors import Invalid, Issue, NotFound, Unsupported
 from fhirauth.operations import review
 from fhirauth.principal import ANONYMOUS
@@ -221,5 +222,5 @@ def review_decide(key: str) -> Response:
     reviewer = review.Reviewer(body["reviewer"]["name"], body["reviewer"]["npi"])
     svc = services()
     with svc.sessions.begin() as session:
-        out = review.decide(session, key, choice, reviewer, ANONYMOUS, svc)
+        out = review.decide(session, key, choice, reviewer, current_principal(), svc)
     return Response(out, mimetype="application/fhir+json")

@@ -37,7 +37,9 @@ def outcome_response(status: int, issues: list[Issue]) -> Response:
 def init_app(app: Flask) -> None:
     @app.errorhandler(FhirError)
     def _fhir_error(exc: FhirError) -> Response:
-        return outcome_response(exc.status, exc.issues)
+        resp = outcome_response(exc.status, exc.issues)
+        resp.headers.update(exc.headers())
+        return resp
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:

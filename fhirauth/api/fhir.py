@@ -5,7 +5,10 @@ from __future__ import annotations
 import orjson
 from flask import Blueprint, Response, current_app, request
 
+from fhirauth.access import may_read
+from fhirauth.api.auth import current_principal
 from fhirauth.api.errors import FHIR_JSON
+from fhirauth.auth.smart import capability_security
 from fhirauth.errors import NotFound, Unsupported
 from fhirauth.operations import (
     attachments,
@@ -14,7 +17,6 @@ from fhirauth.operations import (
     eligibility_submit,
     metadata,
 )
-from fhirauth.principal import ANONYMOUS
 from fhirauth.services import Services
 from fhirauth.store import repository
 
@@ -41,30 +43,37 @@ def json_body() -> bytes:
 
 @bp.get("/metadata")
 def capability_statement() -> Response:
-    return fhir_response(orjson.dumps(metadata.capability_statement(services().settings)))
+    settings = services().settings
+    statement = metadata.capability_statement(settings)
+    security = capability_security(settings)
+    if security:
+        statement["rest"][0]["security"] = security
+    return fhir_response(orjson.dumps(statement))
 
 
 @bp.post("/Claim/$submit")
 def claim_submit_op() -> Response:
-    result = claim_submit.submit(json_body(), ANONYMOUS, services())
+    result = claim_submit.submit(json_body(), current_principal(), services())
     return fhir_response(result.body)
 
 
 @bp.post("/Claim/$inquire")
 def claim_inquire_op() -> Response:
-    return fhir_response(orjson.dumps(claim_inquire.inquire(json_body(), ANONYMOUS, services())))
+    return fhir_response(
+        orjson.dumps(claim_inquire.inquire(json_body(), current_principal(), services()))
+    )
 
 
 @bp.post("/$submit-attachment")
 def submit_attachment_op() -> Response:
     """CDex $submit-attachment: documentation for a pended prior authorization."""
-    answer = attachments.submit_attachment(json_body(), ANONYMOUS, services())
+    answer = attachments.submit_attachment(json_body(), current_principal(), services())
     return fhir_response(orjson.dumps(answer))
 
 
 @bp.post("/CoverageEligibilityRequest/$submit")
 def eligibility_submit_op() -> Response:
-    answer = eligibility_submit.submit(json_body(), ANONYMOUS, services())
+    answer = eligibility_submit.submit(json_body(), current_principal(), services())
     return fhir_response(orjson.dumps(answer))
 
 
@@ -82,7 +91,7 @@ def claim_read(claim_id: str) -> Response:
         raise Unsupported(f"Claim/{claim_id} is an operation: use POST", 405)
     with services().sessions() as session:
         sub = repository.claim_by_id(session, claim_id)
-        if sub is None:
+        if sub is None or not may_read(current_principal(), sub.principal, sub.provider_identifier):
             raise NotFound(f"Claim/{claim_id}")
         return fhir_response(orjson.dumps({**sub.claim, "id": sub.claim_id}))
 
@@ -91,7 +100,8 @@ def claim_read(claim_id: str) -> Response:
 def claim_response_read(response_id: str) -> Response:
     with services().sessions() as session:
         version = repository.latest_response(session, response_id)
-        if version is None:
+        owner = repository.owner_of(session, version.authorization_id) if version else None
+        if version is None or owner is None or not may_read(current_principal(), *owner):
             raise NotFound(f"ClaimResponse/{response_id}")
         resource = orjson.loads(version.bundle)["entry"][0]["resource"]
         return fhir_response(orjson.dumps(resource))

@@ -5,17 +5,18 @@ from __future__ import annotations
 import orjson
 from flask import Blueprint, Response, request
 
+from fhirauth.api.auth import current_principal
 from fhirauth.api.fhir import fhir_response, json_body, services
 from fhirauth.errors import invalid
 from fhirauth.fhir.bundle import load_json
 from fhirauth.operations import subscription
-from fhirauth.principal import ANONYMOUS, Principal
+from fhirauth.principal import Principal
 
 bp = Blueprint("subscriptions", __name__, url_prefix="/fhir")
 
 
 def principal() -> Principal:
-    return ANONYMOUS  # until authentication (issue 6) names the caller
+    return current_principal()
 
 
 def _answer(stored: subscription.Stored, status: int = 200) -> Response:

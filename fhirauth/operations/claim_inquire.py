@@ -2,7 +2,9 @@
 
 The body is a PAS inquiry Bundle whose first entry is a Claim Inquiry. The answer is a
 Parameters with one ``return`` PAS inquiry response Bundle per matching authorization (zero or
-more), each starting with a Claim Inquiry Response that gives the current result of every item.
+more), each starting with a Claim Inquiry Response that gives the current result of every item,
+with a PAS Task for each pended item still waiting for documentation. A request the payer
+refused (outcome error) is found too, and answered with its errors.
 
 Matching: the member (Coverage member id, subscriber id or Patient member identifier) must be
 the stored request's; the insurer, when the inquiry names identifiers, must share one with the
@@ -16,23 +18,31 @@ effective and expiration dates, and the review action. Several inquiry items are
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
+import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fhirauth.access import npi_keys
-from fhirauth.decision.decide import Decision
+from fhirauth.decision.decide import AaaError, Decision, ItemDecision
 from fhirauth.decision.response import claim_response, response_bundle
 from fhirauth.errors import Forbidden, invalid
 from fhirauth.fhir.bundle import Entry, PasRequest, parse_request
 from fhirauth.membership import member_id
 from fhirauth.operations.claim_submit import naming
+from fhirauth.policy import Documentation
 from fhirauth.policy.context import codings, extension_value
 from fhirauth.principal import Principal
 from fhirauth.services import Services
-from fhirauth.store.models import Authorization, AuthorizationItem, Submission
+from fhirauth.store.models import (
+    Authorization,
+    AuthorizationItem,
+    ClaimResponseVersion,
+    Submission,
+)
 from fhirauth.store.records import stored_decision
 
 PAS = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/"
@@ -199,7 +209,7 @@ def inquire(
             if not inquirer & request_npis(stored):
                 continue
             if _matches(query, auth, stored):
-                bundles.append(_response(auth, stored, latest, services, now))
+                bundles.append(_response(session, auth, stored, query, services, now))
     return {
         "resourceType": "Parameters",
         "parameter": [{"name": "return", "resource": b} for b in bundles],
@@ -214,38 +224,97 @@ def _candidates(session: Session, member: str) -> list[tuple[Authorization, Subm
     for auth in session.scalars(
         select(Authorization).where(Authorization.id.in_(ids)).order_by(Authorization.received_at)
     ):
-        if auth.status == "error":
-            continue
-        latest = session.scalars(
+        # The latest statement of the request: the last submission that lists items (a
+        # cancel of the whole request lists none; the items' results say they are cancelled).
+        submissions = session.scalars(
             select(Submission)
             .where(Submission.authorization_id == auth.id)
-            .order_by(Submission.received_at.desc())
-        ).first()
+            .order_by(Submission.received_at.desc(), Submission.response_version.desc())
+        ).all()
+        latest = next((s for s in submissions if (s.claim or {}).get("item")), None)
+        latest = latest or (submissions[0] if submissions else None)
         if latest is not None:
             out.append((auth, latest))
     return out
 
 
 def _response(
-    auth: Authorization, stored: PasRequest, latest: Submission, services: Services, now: Any
+    session: Session,
+    auth: Authorization,
+    stored: PasRequest,
+    query: PasRequest,
+    services: Services,
+    now: Any,
 ) -> dict[str, Any]:
     """A PAS inquiry response Bundle: the current result of every item (spec-46), the Claim it
-    answers included and referenced (spec-44)."""
-    decision = Decision(auth.pre_auth_ref, now, tuple(stored_decision(i) for i in auth.items))
-    cr, _ = claim_response(
-        stored, decision, response_id=auth.claim_response_id, naming=naming(services)
+    answers included and referenced (spec-44), and a PAS Task for each pended item still
+    waiting for documentation. A request the payer refused answers with its errors."""
+    errors, items = _refusal(session, auth) if auth.status == "error" else ((), _current(auth))
+    decision = Decision(auth.pre_auth_ref, now, items, errors)
+    cr, tasks = claim_response(
+        stored,
+        decision,
+        response_id=auth.claim_response_id,
+        naming=naming(services),
+        due=auth.due_at,
+        inquiry=query,
     )
-    cr["meta"] = {
-        "profile": [PAS + "profile-claiminquiryresponse"],
-        "versionId": str(auth.current_version),
-    }
-    cr.pop("communicationRequest", None)  # an inquiry response cannot carry them (spec-9)
+    cr["meta"]["versionId"] = str(auth.current_version)
     return response_bundle(
         stored,
         cr,
-        created=[],
+        created=tasks,
         naming=naming(services),
         bundle_id=services.ids(),
         now=now,
         profile="profile-pas-inquiry-response-bundle",
     )
+
+
+def _current(auth: Authorization) -> tuple[ItemDecision, ...]:
+    """Every item as last answered; a pended one with the documentation it still waits for."""
+    out = []
+    for row in auth.items:
+        d = stored_decision(row)
+        if row.review_action == "A4" and row.requested_documents:
+            missing = tuple(
+                Documentation(
+                    str(doc.get("description") or ""),
+                    code=doc.get("code"),
+                    questionnaire=doc.get("questionnaire"),
+                )
+                for doc in row.requested_documents
+            )
+            d = replace(d, missing=missing)
+        out.append(d)
+    return tuple(out)
+
+
+def _refusal(
+    session: Session, auth: Authorization
+) -> tuple[tuple[AaaError, ...], tuple[ItemDecision, ...]]:
+    """Why a refused request was refused, and the items it answered (CT), read off the
+    ClaimResponse it was answered with."""
+    version = session.scalar(
+        select(ClaimResponseVersion).where(
+            ClaimResponseVersion.authorization_id == auth.id,
+            ClaimResponseVersion.version == auth.current_version,
+        )
+    )
+    if version is None:
+        return (), ()
+    cr = orjson.loads(version.bundle)["entry"][0]["resource"]
+    errors = []
+    for error in cr.get("error") or []:
+        ext = {e.get("url", "").rsplit("/", 1)[-1]: e for e in error.get("extension") or []}
+        followup = (ext.get("extension-errorFollowupAction") or {}).get("valueCodeableConcept")
+        errors.append(
+            AaaError(
+                str(error["code"]["coding"][0]["code"]),
+                str(error["code"].get("text") or ""),
+                (ext.get("extension-errorPath") or {}).get("valueString"),
+                next((str(c.get("code")) for c in codings(followup)), "C"),
+            )
+        )
+    items = tuple(ItemDecision(int(i["itemSequence"]), "CT", None) for i in cr.get("item") or [])
+    return tuple(errors), items

@@ -216,11 +216,17 @@ def _entry_index(path: str) -> int | None:
 
 
 def render(
-    req: PasRequest, decision: Decision, response_id: str, version: int, services: Services
+    req: PasRequest,
+    decision: Decision,
+    response_id: str,
+    version: int,
+    services: Services,
+    due: datetime | None = None,
 ) -> bytes:
-    """The response Bundle's bytes for one ClaimResponse version (stored, replayed as is)."""
+    """The response Bundle's bytes for one ClaimResponse version (stored, replayed as is);
+    ``due`` is when documentation asked for is needed (default: the clock from the decision)."""
     name = naming(services)
-    cr, created = claim_response(req, decision, response_id=response_id, naming=name)
+    cr, created = claim_response(req, decision, response_id=response_id, naming=name, due=due)
     cr["meta"]["versionId"] = str(version)
     return orjson.dumps(
         response_bundle(

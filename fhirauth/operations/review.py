@@ -291,7 +291,7 @@ def new_version(
     decision = Decision(
         auth.pre_auth_ref, now, answered, reviewer_npi=(reviewer.npi or "") if reviewer else None
     )
-    out = render(req, decision, auth.claim_response_id, version, services)
+    out = render(req, decision, auth.claim_response_id, version, services, due=auth.due_at)
     auth.current_version = version
     auth.status = status_of([r.review_action for r in auth.items])
     auth.updated_at = now

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -242,3 +243,62 @@ class OutboxEvent(Base):
     created_at: Mapped[datetime]
     delivered_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class Client(Base):
+    """A registered SMART Backend Services client: its public keys, the organizations it acts
+    for (``system|value``) and the scopes it may be granted."""
+
+    __tablename__ = "client"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    jwks: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    jwks_url: Mapped[str | None] = mapped_column(Text)
+    organizations: Mapped[list[str]] = mapped_column(JSON)
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+    disabled_at: Mapped[datetime | None]
+
+
+class ClientAssertionUse(Base):
+    """A client assertion's ``jti``, kept until the assertion expires so it is used once."""
+
+    __tablename__ = "client_assertion_use"
+    __table_args__ = (Index("ix_client_assertion_use_expires", "expires_at"),)
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    jti: Mapped[str] = mapped_column(String(255), primary_key=True)
+    expires_at: Mapped[datetime]
+
+
+class RateWindow(Base):
+    """Requests a client made in one fixed window (``slot`` = epoch seconds // period),
+    counted with an atomic upsert ``... DO UPDATE SET hits = hits + 1``."""
+
+    __tablename__ = "rate_window"
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    slot: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hits: Mapped[int] = mapped_column(Integer)
+
+
+class AuditRecord(Base):
+    """One request: who, what route, when, the HTTP status, the resource ids involved.
+    Never a bundle, a query string or patient details."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (Index("ix_audit_event_agent", "agent", "recorded_at"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    recorded_at: Mapped[datetime] = mapped_column(index=True)
+    agent: Mapped[str] = mapped_column(String(128))  # a client id, or "anonymous"
+    method: Mapped[str] = mapped_column(String(16))
+    route: Mapped[str | None] = mapped_column(String(255))  # the Flask rule; None: no route
+    status: Mapped[int] = mapped_column(Integer)
+    detail: Mapped[str | None] = mapped_column(String(255))  # why a request was refused
+    entities: Mapped[list[str]] = mapped_column(JSON)
+    address: Mapped[str | None] = mapped_column(String(64))

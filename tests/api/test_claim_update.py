@@ -103,8 +103,8 @@ def test_the_four_step_update_sequence_answers_every_submitted_item_and_only_tho
     fourth = post(client, cancelled)
     cr = claim_response(fourth)
     assert "item" not in cr  # none submitted, none answered (spec-34)
-    header = cr["adjudication"][0]["extension"][0]["extension"][0]
-    assert header["valueCodeableConcept"]["coding"][0]["code"] == "C"
+    (header,) = cr["adjudication"]  # the request as a whole: its review action is the reason
+    assert header["reason"]["coding"][0]["code"] == "C"
 
     with services.sessions() as session:
         auth = session.scalars(select(Authorization)).one()

@@ -13,6 +13,7 @@ import pytest
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.claimresponse import ClaimResponse
 from fhir.resources.R4B.communicationrequest import CommunicationRequest
+from fhir.resources.R4B.task import Task
 
 from fhirauth.decision.decide import Decision, decide
 from fhirauth.decision.response import Naming, claim_response, response_bundle
@@ -242,8 +243,9 @@ def test_the_response_bundle_is_a_valid_r4_bundle(name: str) -> None:
 def test_every_resource_we_create_is_a_valid_r4_resource(name: str) -> None:
     got = answer(example(name))
     ClaimResponse.model_validate(got.claim_response)
+    models = {"CommunicationRequest": CommunicationRequest, "Task": Task}
     for created in got.created:
-        CommunicationRequest.model_validate(created)
+        models[created["resourceType"]].model_validate(created)
 
 
 @pytest.mark.parametrize("name", EXAMPLE_NAMES)
@@ -332,12 +334,14 @@ def test_a_pended_item_missing_documentation_gets_a_communication_request(many: 
 def test_a_communication_request_asks_for_the_missing_loinc_document(many: Answer) -> None:
     request = communication_requests(many)[3]
     assert request["status"] == "active"
-    assert request["payload"] == [{"contentString": "11506-3"}]
+    (payload,) = request["payload"]
+    assert payload["contentString"] == "11506-3"
 
 
 def test_a_communication_request_for_a_questionnaire_asks_for_102089_0(many: Answer) -> None:
     request = communication_requests(many)[5]
-    assert request["payload"] == [{"contentString": "102089-0"}]
+    (payload,) = request["payload"]
+    assert payload["contentString"] == "102089-0"
     assert BARIATRIC in request["note"][0]["text"]
 
 

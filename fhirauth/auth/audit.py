@@ -1,0 +1,225 @@
+"""The audit trail: one row per request, rendered as FHIR AuditEvents.
+
+A row says who (a client id, or ``anonymous``), what (method and Flask route), when, the
+outcome (HTTP status, and for refusals a short reason) and the ids of the resources involved.
+Never a request or response body, a query string or patient details (HRex sec-19).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from fhirauth.store.models import AuditRecord, Authorization, Client
+
+log = logging.getLogger("fhirauth.audit")
+
+ANONYMOUS_AGENT = "anonymous"
+CLIENT_SYSTEM = "urn:fhirauth:client"
+AUTHORIZATION_SYSTEM = "urn:fhirauth:authorization"
+ROUTE_SYSTEM = "urn:fhirauth:route"
+MAX_ENTITIES = 20
+MAX_ID = 128
+
+# Route variables that name a resource (or, for ``key``, an authorization).
+_VIEW_ARGS = {
+    "claim_id": "Claim",
+    "response_id": "ClaimResponse",
+    "sub_id": "Subscription",
+    "definition_id": "OperationDefinition",
+    "event_id": "AuditEvent",
+    "key": "authorization",
+}
+
+
+@dataclass
+class Entry:
+    agent: str
+    method: str
+    route: str | None
+    status: int
+    detail: str | None = None
+    entities: list[str] = field(default_factory=list)
+    address: str | None = None
+
+
+def record(sessions: sessionmaker[Session], entry: Entry, now: datetime) -> None:
+    """Write one row in its own short transaction, adding the authorization of each
+    ClaimResponse named."""
+    with sessions.begin() as session:
+        responses = [e.split("/", 1)[1] for e in entry.entities if e.startswith("ClaimResponse/")]
+        if responses:
+            found = session.scalars(
+                select(Authorization.id).where(Authorization.claim_response_id.in_(responses))
+            )
+            entry.entities += [f"authorization/{a}" for a in found]
+        session.add(
+            AuditRecord(
+                recorded_at=now,
+                agent=entry.agent[:128],
+                method=entry.method[:16],
+                route=entry.route[:255] if entry.route else None,
+                status=entry.status,
+                detail=entry.detail[:255] if entry.detail else None,
+                entities=list(dict.fromkeys(entry.entities))[:MAX_ENTITIES],
+                address=entry.address[:64] if entry.address else None,
+            )
+        )
+
+
+def entities_from_route(view_args: Mapping[str, Any] | None) -> list[str]:
+    """``Type/id`` for each resource id in the URL (``authorization/<key>`` for admin routes)."""
+    out = []
+    for name, value in (view_args or {}).items():
+        kind = _VIEW_ARGS.get(name)
+        if kind and isinstance(value, str) and value and not value.startswith("$"):
+            out.append(f"{kind}/{value[:MAX_ID]}")
+    return out
+
+
+def entities_from_answer(body: Any) -> list[str]:
+    """The ids a response names: a ClaimResponse in a PAS response Bundle (and in each Bundle
+    of an inquiry's Parameters), or the id of a single resource answered."""
+    out: list[str] = []
+
+    def resource(node: Any) -> None:
+        if not isinstance(node, dict) or len(out) >= MAX_ENTITIES:
+            return
+        kind, rid = node.get("resourceType"), node.get("id")
+        if kind == "Bundle":
+            entries = node.get("entry")
+            if isinstance(entries, list) and entries and isinstance(entries[0], dict):
+                resource(entries[0].get("resource"))
+        elif kind == "Parameters":
+            for p in node.get("parameter") or []:
+                if isinstance(p, dict):
+                    resource(p.get("resource"))
+        elif (
+            kind in ("ClaimResponse", "Subscription", "CoverageEligibilityResponse", "Claim")
+            and isinstance(rid, str)
+            and rid
+        ):
+            out.append(f"{kind}/{rid[:MAX_ID]}")
+
+    resource(body)
+    return out
+
+
+def query(
+    *,
+    after: Iterable[tuple[datetime, bool]] = (),
+    before: Iterable[tuple[datetime, bool]] = (),
+    agents: Iterable[str] = (),
+) -> Select[tuple[AuditRecord]]:
+    """Rows, newest first. ``after``/``before`` are (time, inclusive) bounds; ``agents`` ORed."""
+    stmt = select(AuditRecord)
+    for at, inclusive in after:
+        stmt = stmt.where(
+            AuditRecord.recorded_at >= at if inclusive else AuditRecord.recorded_at > at
+        )
+    for at, inclusive in before:
+        stmt = stmt.where(
+            AuditRecord.recorded_at <= at if inclusive else AuditRecord.recorded_at < at
+        )
+    names = list(agents)
+    if names:
+        stmt = stmt.where(or_(*(AuditRecord.agent == a for a in names)))
+    return stmt.order_by(AuditRecord.recorded_at.desc(), AuditRecord.id.desc())
+
+
+def search(
+    session: Session, stmt: Select[tuple[AuditRecord]], limit: int
+) -> tuple[list[AuditRecord], int]:
+    """Up to ``limit`` rows of ``stmt``, and how many there are in all."""
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    return list(session.scalars(stmt.limit(limit))), int(total or 0)
+
+
+def client_names(session: Session, records: Iterable[AuditRecord]) -> dict[str, str]:
+    ids = {r.agent for r in records if r.agent != ANONYMOUS_AGENT}
+    if not ids:
+        return {}
+    return dict(session.execute(select(Client.id, Client.name).where(Client.id.in_(ids))).all())
+
+
+def _action(method: str, route: str | None) -> tuple[str, str]:
+    """(AuditEvent.action, restful-interaction code) for a request."""
+    if route is None:
+        return "E", "operation"
+    if "$" in route.rsplit("/", 1)[-1]:
+        return "E", "operation"
+    if route.endswith("/metadata"):
+        return "R", "capabilities"
+    if method == "POST":
+        return "C", "create"
+    if method == "PUT":
+        return "U", "update"
+    if method == "DELETE":
+        return "D", "delete"
+    return ("R", "read") if route.endswith(">") else ("E", "search-type")
+
+
+def _outcome(status: int) -> str:
+    return "0" if status < 400 else "4" if status < 500 else "8"
+
+
+def to_fhir(rec: AuditRecord, names: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """A FHIR R4 AuditEvent for one row."""
+    action, interaction = _action(rec.method, rec.route)
+    who: dict[str, Any]
+    if rec.agent == ANONYMOUS_AGENT:
+        who = {"display": "anonymous"}
+    else:
+        who = {"identifier": {"system": CLIENT_SYSTEM, "value": rec.agent}}
+        if names and rec.agent in names:
+            who["display"] = names[rec.agent]
+    agent: dict[str, Any] = {"who": who, "requestor": True}
+    if rec.address:
+        agent["network"] = {"address": rec.address, "type": "2"}
+    route = f"{rec.method} {rec.route}" if rec.route else f"{rec.method} (no such route)"
+    event: dict[str, Any] = {
+        "resourceType": "AuditEvent",
+        "id": str(rec.id),
+        "type": {
+            "system": "http://terminology.hl7.org/CodeSystem/audit-event-type",
+            "code": "rest",
+            "display": "RESTful Operation",
+        },
+        "subtype": [
+            {"system": "http://hl7.org/fhir/restful-interaction", "code": interaction},
+            {"system": ROUTE_SYSTEM, "code": route},
+        ],
+        "action": action,
+        "recorded": rec.recorded_at.isoformat().replace("+00:00", "Z"),
+        "outcome": _outcome(rec.status),
+        "outcomeDesc": f"HTTP {rec.status}" + (f": {rec.detail}" if rec.detail else ""),
+        "agent": [agent],
+        "source": {
+            "observer": {"display": "fhirauth"},
+            "type": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/security-source-type",
+                    "code": "4",
+                    "display": "Application Server",
+                }
+            ],
+        },
+    }
+    entities = []
+    for ref in rec.entities or []:
+        kind, _, value = ref.partition("/")
+        if kind == "authorization":
+            entities.append(
+                {"what": {"identifier": {"system": AUTHORIZATION_SYSTEM, "value": value}}}
+            )
+        else:
+            entities.append({"what": {"reference": ref}})
+    if entities:
+        event["entity"] = entities
+    return event

@@ -1,0 +1,107 @@
+"""The client registry: SMART Backend Services clients in the database."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fhirauth.auth import scopes as scope_rules
+from fhirauth.auth.keys import check_public_jwks
+from fhirauth.store.models import Client
+
+_ORG = re.compile(r"^[^|\s]+\|[^|\s]+$")
+
+
+class ClientError(ValueError):
+    """A registration that cannot be accepted, with a sentence saying why."""
+
+
+@dataclass(frozen=True)
+class NewClient:
+    name: str
+    organizations: tuple[str, ...]
+    scopes: tuple[str, ...]
+    jwks: dict[str, Any] | None = None
+    jwks_url: str | None = None
+
+
+def check(new: NewClient) -> NewClient:
+    """The registration, normalized, or ClientError."""
+    name = new.name.strip()
+    if not name or len(name) > 255:
+        raise ClientError("a client needs a name of at most 255 characters")
+    if (new.jwks is None) == (new.jwks_url is None):
+        raise ClientError("give exactly one of a JWKS (--jwks FILE) or a JWKS URL (--jwks-url)")
+    jwks = None
+    if new.jwks is not None:
+        try:
+            jwks = check_public_jwks(new.jwks)
+        except ValueError as exc:
+            raise ClientError(f"JWKS: {exc}") from None
+    if new.jwks_url is not None:
+        parts = urlsplit(new.jwks_url)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ClientError("the JWKS URL must be an https:// URL")
+        if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+            raise ClientError("the JWKS URL must be https (plain http only for loopback tests)")
+    if not new.organizations:
+        raise ClientError("a client acts for at least one organization (--org-identifier)")
+    for org in new.organizations:
+        if not _ORG.match(org):
+            raise ClientError(f"organization {org!r} is not SYSTEM|VALUE")
+    scopes = scope_rules.split(new.scopes)
+    if not scopes:
+        raise ClientError("a client needs at least one scope (--scope)")
+    for s in scopes:
+        if not scope_rules.is_known(s):
+            raise ClientError(
+                f"scope {s!r} is not one fhirauth grants: use system/<Resource>.<read|write|*|"
+                f"cruds letters> or {scope_rules.ADMIN_SCOPE}"
+            )
+    return NewClient(
+        name, tuple(dict.fromkeys(new.organizations)), tuple(scopes), jwks, new.jwks_url
+    )
+
+
+def add(session: Session, new: NewClient, now: datetime, client_id: str | None = None) -> Client:
+    new = check(new)
+    client = Client(
+        id=client_id or uuid.uuid4().hex,
+        name=new.name,
+        jwks=new.jwks,
+        jwks_url=new.jwks_url,
+        organizations=list(new.organizations),
+        scopes=list(new.scopes),
+        enabled=True,
+        created_at=now,
+        disabled_at=None,
+    )
+    session.add(client)
+    session.flush()
+    return client
+
+
+def get(session: Session, client_id: str) -> Client | None:
+    if not client_id or len(client_id) > 64:
+        return None
+    return session.get(Client, client_id)
+
+
+def all_clients(session: Session) -> list[Client]:
+    return list(session.scalars(select(Client).order_by(Client.created_at, Client.id)))
+
+
+def set_enabled(session: Session, client_id: str, enabled: bool, now: datetime) -> Client:
+    client = get(session, client_id)
+    if client is None:
+        raise ClientError(f"no client {client_id}")
+    client.enabled = enabled
+    client.disabled_at = None if enabled else now
+    return client

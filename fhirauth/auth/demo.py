@@ -1,0 +1,97 @@
+"""Demo mode (``fhirauth serve --demo``): a client with every scope and a key pair in the data
+folder, created once, so the quickstart is one command and still uses real tokens."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from cryptography.hazmat.primitives.asymmetric import ec
+from sqlalchemy.orm import Session, sessionmaker
+
+from fhirauth.auth import clients
+from fhirauth.auth.keys import load_private_key, pem, public_jwk, write_private
+from fhirauth.auth.scopes import ADMIN_SCOPE
+from fhirauth.config import bundled
+
+log = logging.getLogger("fhirauth.auth")
+
+DEMO_CLIENT_ID = "fhirauth-demo"
+DEMO_KEY_FILE = "demo-client-key.pem"
+DEMO_SCOPES = ("system/*.*", ADMIN_SCOPE)
+# A demo organization of its own, plus every provider organization named in examples/.
+DEMO_ORGANIZATION = "http://hl7.org/fhir/sid/us-npi|1234567893"
+_NPI = "http://hl7.org/fhir/sid/us-npi"
+
+
+@dataclass(frozen=True)
+class Demo:
+    client_id: str
+    key_path: Path
+    created: bool
+    enabled: bool
+
+
+def example_organizations(folder: Path | None = None) -> list[str]:
+    """Every Organization NPI in the example Bundles, so the demo client may send them all."""
+    folder = folder or bundled("examples")
+    found: list[str] = []
+    if not folder.is_dir():
+        return found
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("resourceType") == "Organization":
+                for ident in node.get("identifier") or []:
+                    if (
+                        isinstance(ident, dict)
+                        and ident.get("system") == _NPI
+                        and ident.get("value")
+                    ):
+                        found.append(f"{_NPI}|{ident['value']}")
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    for path in sorted(folder.rglob("*.json")):
+        try:
+            walk(orjson.loads(path.read_bytes()))
+        except (OSError, orjson.JSONDecodeError):
+            continue
+    return list(dict.fromkeys(found))
+
+
+def bootstrap(sessions: sessionmaker[Session], data_dir: Path, now: datetime) -> Demo:
+    """Create the demo client and its key (once); later starts reuse them, adding any new
+    example organizations. A missing key file gets a new key pair."""
+    key_path = (data_dir / DEMO_KEY_FILE).resolve()
+    if not key_path.exists():
+        write_private(key_path, pem(ec.generate_private_key(ec.SECP384R1())))
+    key = load_private_key(key_path)
+    jwks = {"keys": [public_jwk(key.key, key.kid)]}
+    organizations = [DEMO_ORGANIZATION, *example_organizations()]
+    with sessions.begin() as session:
+        client = clients.get(session, DEMO_CLIENT_ID)
+        created = client is None
+        if client is None:
+            client = clients.add(
+                session,
+                clients.NewClient(
+                    "fhirauth demo client", tuple(organizations), DEMO_SCOPES, jwks=jwks
+                ),
+                now,
+                client_id=DEMO_CLIENT_ID,
+            )
+        else:
+            client.jwks, client.jwks_url = jwks, None
+            client.organizations = list(dict.fromkeys([*client.organizations, *organizations]))
+        enabled = client.enabled
+    if created:
+        log.info("demo client %s created; its key is %s", DEMO_CLIENT_ID, key_path)
+    return Demo(DEMO_CLIENT_ID, key_path, created, enabled)
