@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, func, insert, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from fhirauth.store.models import AuditRecord, Authorization, Client
@@ -59,8 +59,8 @@ def record(sessions: sessionmaker[Session], entry: Entry, now: datetime) -> None
                 select(Authorization.id).where(Authorization.claim_response_id.in_(responses))
             )
             entry.entities += [f"authorization/{a}" for a in found]
-        session.add(
-            AuditRecord(
+        session.execute(
+            insert(AuditRecord).values(
                 recorded_at=now,
                 agent=entry.agent[:128],
                 method=entry.method[:16],
