@@ -10,7 +10,7 @@ from sqlalchemy import or_, select
 
 from fhirauth import sandbox
 from fhirauth.api.auth import current_principal
-from fhirauth.errors import Invalid, Issue, NotFound, Unsupported
+from fhirauth.errors import Invalid, Issue, NotFound, Unsupported, invalid
 from fhirauth.operations import review
 from fhirauth.principal import ANONYMOUS
 from fhirauth.services import Services
@@ -139,7 +139,16 @@ def add_scripts() -> tuple[Response, int]:
     """Script the outcome of a client's next submission(s)."""
     _sandbox_on()
     body = load(ScriptSchema())
-    principal = body["principal"] or ANONYMOUS.id
+    principal = body["principal"]
+    if principal is None:
+        if services().settings.auth_mode != "off":
+            # With authentication, submissions come from registered clients: name the one.
+            raise invalid(
+                "principal (the client id whose submissions to script) is required "
+                "when authentication is on",
+                "principal",
+            )
+        principal = ANONYMOUS.id
     svc = services()
     with svc.sessions.begin() as session:
         for _ in range(body["count"]):
