@@ -752,17 +752,21 @@ def _queue_lines(body: dict[str, Any]) -> list[str]:
     return lines or ["nothing pended"]
 
 
+def _print_queue(url: str, path: str, as_json: bool) -> None:
+    body = _review_get(url, path)
+    if as_json:
+        click.echo(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
+        return
+    click.echo("\n".join(_queue_lines(body)))
+
+
 @review.command("list")
 @auth_options
 @click.option("--url", default=DEFAULT_URL, show_default=True, envvar="FHIRAUTH_URL")
 @click.option("--json", "as_json", is_flag=True)
 def review_list(url: str, as_json: bool) -> None:
     """Pended authorizations, soonest due first, then decisions not yet delivered."""
-    body = _review_get(url, "queue")
-    if as_json:
-        click.echo(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
-        return
-    click.echo("\n".join(_queue_lines(body)))
+    _print_queue(url, "queue", as_json)
 
 
 @review.command("overdue")
@@ -771,11 +775,7 @@ def review_list(url: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def review_overdue(url: str, as_json: bool) -> None:
     """What is late, or has less than a quarter of its CMS window left."""
-    body = _review_get(url, "queue?overdue=1")
-    if as_json:
-        click.echo(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
-        return
-    click.echo("\n".join(_queue_lines(body)))
+    _print_queue(url, "queue?overdue=1", as_json)
 
 
 @review.command("show")
