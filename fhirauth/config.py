@@ -22,6 +22,7 @@ def bundled(name: str) -> Path:
 
 BUNDLED_POLICIES = bundled("policies")
 AUTH_MODES = ("required", "off", "demo")
+VALIDATION_MODES = ("lenient", "strict")
 _RATE_PERIODS = {
     "second": 1,
     "sec": 1,
@@ -74,6 +75,12 @@ class Settings:
     signing_key: Path | None = None  # PEM; default <data dir>/signing-key.pem, created once
     rate_limit: str | None = None  # e.g. "120/minute" per client; None or "0": no limit
     jwks_allow_loopback: bool = False  # fetch clients' jwks_uri from 127.0.0.0/8 and ::1
+    # lenient: profile deviations are warnings, only missing decision data is outcome=error;
+    # strict: a deviation in an entry the decision reads is outcome=error too.
+    validation: str = "lenient"
+    # FHIR packages (NAME#VERSION from the package cache, or a .tgz/folder path) whose
+    # profiles requests are also checked against.
+    packages: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.auth_mode not in AUTH_MODES:
@@ -83,6 +90,10 @@ class Settings:
         if not 10 <= self.token_lifetime <= 3600:
             raise ValueError("FHIRAUTH_TOKEN_LIFETIME must be between 10 and 3600 seconds")
         parse_rate_limit(self.rate_limit)
+        if self.validation not in VALIDATION_MODES:
+            raise ValueError(
+                f"FHIRAUTH_VALIDATION={self.validation!r}: use one of {', '.join(VALIDATION_MODES)}"
+            )
 
     @property
     def db_url(self) -> str:
@@ -151,6 +162,12 @@ class Settings:
                 "true",
                 "yes",
                 "on",
+            )
+        if env.get("FHIRAUTH_VALIDATION"):
+            values["validation"] = env["FHIRAUTH_VALIDATION"].strip().lower()
+        if env.get("FHIRAUTH_PACKAGES"):
+            values["packages"] = tuple(
+                p.strip() for p in env["FHIRAUTH_PACKAGES"].split(",") if p.strip()
             )
         values.update({k: v for k, v in overrides.items() if v is not None})
         return replace(cls(), **values)

@@ -41,6 +41,15 @@ def member_id(coverage: dict[str, Any], patient: dict[str, Any]) -> str | None:
     for ident in patient.get("identifier") or []:
         if "MB" in _type_codes(ident) and ident.get("value"):
             return str(ident["value"])
+    # PAS 2.0.1 senders give the subscriber's member id as the Patient's only identifier,
+    # with no type (the IG's own 2.0.1 examples do).
+    untyped = [
+        i
+        for i in patient.get("identifier") or []
+        if isinstance(i, dict) and i.get("value") and not i.get("type")
+    ]
+    if len(untyped) == 1:
+        return str(untyped[0]["value"])
     return None
 
 

@@ -53,9 +53,13 @@ def assert_conformant(bundle: dict[str, Any]) -> None:
     mine = {
         f"Bundle.entry[{n}]" for n, e in enumerate(bundle["entry"]) if e["fullUrl"].startswith(ours)
     }
+    registries = [Registry().load_ours()]
+    if PACKAGE.exists():
+        registries.append(Registry().load_package(PACKAGE))
     errors = [
         i
-        for i in validate_bundle(bundle, Registry().load_ours())
+        for registry in registries
+        for i in validate_bundle(bundle, registry)
         if i.severity == "error"
         and (
             not i.expression
@@ -63,12 +67,6 @@ def assert_conformant(bundle: dict[str, Any]) -> None:
             or i.expression[0].split(".resource")[0] in mine
         )
     ]
-    if PACKAGE.exists():
-        errors += [
-            i
-            for i in validate_bundle(bundle, Registry().load_package(PACKAGE))
-            if i.severity == "error"
-        ]
     assert not errors, [(i.expression, i.diagnostics) for i in errors[:5]]
 
 

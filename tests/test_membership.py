@@ -229,3 +229,13 @@ def test_a_roster_row_with_too_few_fields_is_refused_naming_file_and_line(
 
 def test_the_roster_remembers_its_source(tmp_path: Path) -> None:
     assert roster(tmp_path, ROWS).source == str(tmp_path / "roster.csv")
+
+
+def test_a_201_subscriber_with_one_untyped_identifier_has_it_as_member_id() -> None:
+    pat = {"resourceType": "Patient", "identifier": [{"system": "http://x/MIN", "value": "M-1"}]}
+    assert member_id(coverage(), pat) == "M-1"
+
+
+def test_several_untyped_patient_identifiers_name_no_member() -> None:
+    pat = {"resourceType": "Patient", "identifier": [{"value": "A"}, {"value": "B"}]}
+    assert member_id(coverage(), pat) is None

@@ -35,6 +35,7 @@ from fhirauth.conformance.model import (
 from fhirauth.conformance.package import is_resource
 from fhirauth.conformance.schema import CatalogueSchema, ProfileSchema
 from fhirauth.errors import Issue
+from fhirauth.fhir.systems import canonical
 
 PROFILES_DIR = bundled("profiles") / "pas"
 _URL_SLICING = {
@@ -145,12 +146,14 @@ def _depth_key(element_id: str) -> tuple[int, int]:
 
 
 def _binding(b: dict[str, Any]) -> Binding:
-    codes = frozenset((c["system"] or b.get("system"), c["code"]) for c in b.get("codes") or [])
+    codes = frozenset(
+        (canonical(c["system"] or b.get("system")), c["code"]) for c in b.get("codes") or []
+    )
     return Binding(
         b["strength"],
         b.get("valueSet"),
         codes,
-        frozenset(b.get("systems") or ()),
+        frozenset(str(canonical(x)) for x in b.get("systems") or ()),
         unverifiable=b.get("note"),
     )
 

@@ -39,6 +39,7 @@ from fhirauth.conformance.terminology import (
     value_set_from_json,
 )
 from fhirauth.errors import Issue
+from fhirauth.fhir.systems import canonical as canonical_system
 
 # Every R4 resource and data type: a core canonical naming one of these is the type itself.
 CORE_TYPES = frozenset(R4["type2Parent"]) | {"Resource", "Element", "BackboneElement"}
@@ -293,7 +294,7 @@ def _load(path: Path) -> Package:
         if doc["resourceType"] == "CodeSystem" and "url" in doc:
             codes = code_system_codes(doc)
             if codes is not None:
-                code_systems[doc["url"]] = codes
+                code_systems[str(canonical_system(doc["url"]))] = codes
     for doc in files.values():
         if doc["resourceType"] == "ValueSet" and "url" in doc:
             vs = value_set_from_json(doc, code_systems)

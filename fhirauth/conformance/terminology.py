@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fhirauth.conformance.model import Binding, unversioned
+from fhirauth.fhir.systems import canonical
 
 # Code lists that are licensed and not published: a validator can never expand them.
 _LICENSED = {
@@ -53,7 +54,7 @@ def value_set_from_json(vs: dict[str, Any], code_systems: dict[str, list[str]]) 
     notes = []
     compose = vs.get("compose", {})
     for inc in compose.get("include", []):
-        system = inc.get("system")
+        system = canonical(inc.get("system"))
         if inc.get("valueSet"):
             notes.append(f"includes value sets {', '.join(inc['valueSet'])}, not expanded")
         if not system:

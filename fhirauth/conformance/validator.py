@@ -19,6 +19,7 @@ from fhirauth.conformance.registry import Registry
 from fhirauth.conformance.slicing import discriminate, matches
 from fhirauth.conformance.terminology import licensed
 from fhirauth.errors import Issue
+from fhirauth.fhir.systems import canonical
 
 Resolver = Callable[[str], dict[str, Any] | None]
 _REF_TYPE = re.compile(r"(?:^|/)([A-Z][A-Za-z]+)/[A-Za-z0-9\-.]{1,64}(?:/_history/[^/]+)?$")
@@ -342,6 +343,8 @@ class _Run:
         codings = _codings(occ.value, occ.type)
         if codings is None or not b.resolved:
             return
+        # A system's other spellings (http/https, www, OIDs) are the same code system.
+        codings = [(canonical(system), code) for system, code in codings]
         vs = b.value_set or "its value set"
         unverifiable = not b.checkable
         if b.checkable:
@@ -353,7 +356,9 @@ class _Run:
                     if not (b.warn and licensed(system)):
                         return
                     unverifiable = True  # unless another coding settles it
-        if unverifiable:
+        # A value set of licensed codes cannot prove a sibling system's code wrong either (the
+        # X12 ↔ FHIR maps are licensed too): real senders use FHIR core codes there.
+        if unverifiable or b.warn:
             if b.warn:
                 self.issue(
                     profile,

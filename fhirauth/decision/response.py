@@ -215,6 +215,9 @@ def claim_response(
     action = request_action(decision)
     if action:
         cr["adjudication"] = [_request_adjudication(action, decision)]
+    if req.deviations and not decision.errors and inquiry is None:
+        # For the sender's technical staff (printoper), not the clinician (spec-40/41).
+        notes.append({"number": len(notes) + 1, "type": "printoper", "text": deviations_note(req)})
     if notes:
         cr["processNote"] = notes
     if comm_requests:
@@ -224,6 +227,15 @@ def claim_response(
         cr["error"] = [_error(e, notes, types) for e in decision.errors]
         cr["processNote"] = notes
     return cr, [*comm_requests, *tasks]
+
+
+def deviations_note(req: PasRequest) -> str:
+    n = req.deviations
+    return (
+        f"The request deviates from the PAS profiles in {n} place{'s' if n != 1 else ''}; "
+        "none of them affects the decision, which was made on the data received. The payer "
+        "keeps the list with this request for the sender's technical staff."
+    )
 
 
 def disposition(decision: Decision) -> str:

@@ -58,6 +58,7 @@ class PasRequest:
     provider: Entry
     coverages: list[Entry]
     warnings: list[Issue] = field(default_factory=list)
+    deviations: int = 0  # profile errors accepted as warnings (validation is lenient)
     # An update (PAS Claim Update): Claim.related with relationship prior (2.0.1: replaces).
     is_update: bool = False
     prior: Entry | None = None  # the Claim it updates, when the bundle holds it (2.2.1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -17,6 +17,7 @@ from fhirauth.access import check_submitter
 from fhirauth.conformance import validate_bundle
 from fhirauth.decision import clocks
 from fhirauth.decision.decide import AaaError, Decision, ItemDecision, decide
+from fhirauth.decision.essentials import INPUT_ERROR, MISSING_DATA, missing_decision_data
 from fhirauth.decision.response import Naming, claim_response, response_bundle
 from fhirauth.fhir.bundle import PasRequest, parse_request
 from fhirauth.membership import Eligibility, Membership, member_id
@@ -28,7 +29,7 @@ from fhirauth.policy import (
     evaluate_item,
     is_expedited,
 )
-from fhirauth.policy.context import ItemContext
+from fhirauth.policy.context import ItemContext, is_cancelled, requested_dates, signals_update
 from fhirauth.policy.loader import NoPolicy
 from fhirauth.principal import Principal
 from fhirauth.services import Services
@@ -118,6 +119,8 @@ def evaluate(
         )
     if scripted == "error":
         eligibility = sandbox.SCRIPTED_ERROR
+    elif scripted:
+        eligibility = Eligibility(True)  # the tester's script decides, whatever the Coverage says
     else:
         eligibility = membership.check(coverage, req.patient.resource, service_date)
     error = None
@@ -137,7 +140,7 @@ def submit(body: bytes | dict[str, Any], principal: Principal, services: Service
     received = services.clock()
     req = parse_request(body)
     check_submitter(principal, req)
-    deviations = profile_errors(req, services)
+    refusals = request_errors(req, services)
     digest = content_hash(req.bundle)
     script = None
     with services.sessions() as session:
@@ -153,11 +156,11 @@ def submit(body: bytes | dict[str, Any], principal: Principal, services: Service
     scripted = script.outcome if script else None
     try:
         with services.sessions.begin() as session:
-            if deviations:
+            if refusals:
                 auth_id, out = _initial(
-                    session, req, body, digest, principal, services, received, scripted, deviations
+                    session, req, body, digest, principal, services, received, None, refusals
                 )
-            elif req.is_update:
+            elif req.is_update or signals_update(req.claim.resource):
                 from fhirauth.operations.claim_update import apply_update
 
                 auth_id, out = apply_update(
@@ -167,8 +170,11 @@ def submit(body: bytes | dict[str, Any], principal: Principal, services: Service
                 auth_id, out = _initial(
                     session, req, body, digest, principal, services, received, scripted
                 )
-            if script is not None and not repository.use_script(
-                session, script.id, auth_id, received
+            # A script waits for a request it can decide (one the payer could process).
+            if (
+                script is not None
+                and (script.outcome == "error" or not _refused(out))
+                and not repository.use_script(session, script.id, auth_id, received)
             ):
                 raise _ScriptTaken
     except _ScriptTaken:
@@ -184,29 +190,36 @@ def submit(body: bytes | dict[str, Any], principal: Principal, services: Service
     return SubmitResult(out, auth_id, False)
 
 
-# X12 901 AAA03 for profile deviations: a required element absent, or present but wrong.
-MISSING_DATA = "15"  # Required application data missing
-INPUT_ERROR = "33"  # Input Errors
 _MAX_REPORTED = 20
 
 
-def profile_errors(req: PasRequest, services: Services) -> tuple[AaaError, ...]:
-    """Check the request against our PAS profiles (REQUIREMENTS.md §2). Deviations in what we
-    need to process it (the Claim, the member, the Coverage, the insurer, the requestor) make it
-    an outcome=error answer, in the X12 AAA style; deviations elsewhere, and every warning, are
-    kept with the submission for the payer's technical staff (spec-40/41), never a 4xx."""
+def request_errors(req: PasRequest, services: Services) -> tuple[AaaError, ...]:
+    """Check the request against our PAS profiles (REQUIREMENTS.md §2) and for the data a
+    decision needs. Missing decision data (decision/essentials.py) makes an outcome=error answer
+    in the X12 AAA style. Profile deviations are kept with the submission as warnings for the
+    payer's technical staff (spec-40/41), never a 4xx; with FHIRAUTH_VALIDATION=strict a
+    deviation in what the decision reads (the Claim, member, Coverage, insurer, requestor) is
+    an outcome=error too."""
+    errors = missing_decision_data(req)
+    strict = services.settings.validation == "strict"
     needed = {e.index for e in (req.claim, req.patient, req.insurer, req.provider, *req.coverages)}
-    errors = []
     for issue in validate_bundle(req.bundle, services.registry):
         where = issue.expression[0] if issue.expression else "Bundle"
-        if issue.severity == "error" and _entry_index(where) in needed:
+        if issue.severity != "error":
+            req.warnings.append(issue)
+        elif strict and _entry_index(where) in needed:
             missing = issue.code == "required" or " found 0" in issue.diagnostics
             errors.append(
                 AaaError(MISSING_DATA if missing else INPUT_ERROR, issue.diagnostics, where)
             )
         else:
-            req.warnings.append(issue if issue.severity != "error" else issue.as_warning())
+            req.warnings.append(issue.as_warning())
+            req.deviations += 1
     return tuple(errors[:_MAX_REPORTED])
+
+
+def _refused(response: bytes) -> bool:
+    return orjson.loads(response)["entry"][0]["resource"].get("outcome") == "error"
 
 
 def _entry_index(path: str) -> int | None:
@@ -247,7 +260,23 @@ def _initial(
     refuse: tuple[AaaError, ...] = (),
 ) -> tuple[str, bytes]:
     ev = evaluate(req, services.policies, services.membership, now.date(), scripted)
-    decision = decide(req.claim.resource, ev.results, services.pre_auth_refs(), now)
+    cancelled = {r.sequence for r in ev.results if is_cancelled(_item(req, r.sequence))}
+    decision = decide(
+        req.claim.resource,
+        [r for r in ev.results if r.sequence not in cancelled],
+        services.pre_auth_refs(),
+        now,
+    )
+    if cancelled:  # withdrawn in the very request that asks for them: answered C (spec-46)
+        decision = replace(
+            decision,
+            items=tuple(
+                sorted(
+                    [*decision.items, *(_withdrawn(req, seq, now) for seq in cancelled)],
+                    key=lambda d: d.sequence,
+                )
+            ),
+        )
     if refuse:
         # Answer every submitted item (spec-34/46), deciding none of them.
         decision = Decision(
@@ -328,6 +357,22 @@ def _initial(
         " (error)" if decision.errors else "",
     )
     return auth_id, out
+
+
+def _item(req: PasRequest, sequence: int) -> dict[str, Any]:
+    return next(i for i in req.items if int(i["sequence"]) == sequence)
+
+
+def _withdrawn(req: PasRequest, sequence: int, now: datetime) -> ItemDecision:
+    item = _item(req, sequence)
+    return ItemDecision(
+        sequence,
+        "C",
+        None,
+        issue_date=now.date(),
+        requested=requested_dates(item, req.claim.resource),
+        trace={"why": "cancelled by the provider", "decided_by": None},
+    )
 
 
 def _initial_error(

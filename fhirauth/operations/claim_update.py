@@ -29,7 +29,12 @@ from sqlalchemy.orm import Session
 from fhirauth.decision.decide import AaaError, Decision, ItemDecision, decide, item_number
 from fhirauth.fhir.bundle import PasRequest
 from fhirauth.membership import member_id
-from fhirauth.policy.context import extension_value, requested_dates
+from fhirauth.policy.context import (
+    extension_value,
+    is_cancelled,
+    own_certification_types,
+    requested_dates,
+)
 from fhirauth.principal import Principal
 from fhirauth.services import Services
 from fhirauth.store.models import (
@@ -64,18 +69,6 @@ def _ident(value: Any) -> str | None:
     return f"{value.get('system', '')}|{value['value']}"
 
 
-def _certification_types(node: dict[str, Any]) -> set[str]:
-    concept = extension_value(node, "extension-certificationType", "valueCodeableConcept") or {}
-    return {c.get("code") for c in concept.get("coding") or []}
-
-
-def is_cancelled(item: dict[str, Any]) -> bool:
-    for ext in item.get("modifierExtension") or []:
-        if ext.get("url") == PAS + "modifierextension-infoCancelled" and ext.get("valueBoolean"):
-            return True
-    return "3" in _certification_types(item)
-
-
 def _numbers(claim: dict[str, Any]) -> list[str]:
     out = []
     for node in [claim, *(claim.get("item") or [])]:
@@ -105,6 +98,8 @@ def find_authorization(
 
 def _find(session: Session, req: PasRequest) -> Authorization | None:
     keys = claim_identifiers(req.prior.resource) if req.prior else []
+    if not req.is_update:  # a 2.0.1 update carries the original request's identifiers
+        keys += claim_identifiers(req.claim.resource)
     if req.prior_reference and _ident(req.prior_reference.get("identifier")):
         keys.append(str(_ident(req.prior_reference["identifier"])))
     member = member_id(req.coverages[0].resource if req.coverages else {}, req.patient.resource)
@@ -161,10 +156,15 @@ def apply_update(
 
     claim = req.claim.resource
     submitted = {int(i["sequence"]): i for i in req.items}
-    whole_cancel = "3" in _certification_types(claim)
+    whole_cancel = "3" in own_certification_types(claim)
     related_path = f"{req.claim.path}.related[0]"
     auth = find_authorization(session, req, principal)
 
+    if auth is None and not req.is_update:
+        # A 2.0.1-style update (no Claim.related) that matches nothing is a new request.
+        from fhirauth.operations.claim_submit import _initial
+
+        return _initial(session, req, body, digest, principal, services, now, scripted)
     if auth is None:
         # Nothing to update: store the attempt as its own (error) authorization.
         from fhirauth.operations.claim_submit import _initial_error
@@ -191,7 +191,12 @@ def apply_update(
     version = auth.current_version + 1
     events = []
     error = None
-    if auth.status in ("denied", "cancelled"):
+    # Withdrawing services is always allowed, even from a denied request; changing is not.
+    cancels_only = whole_cancel or all(
+        is_cancelled(item) or (seq in rows and not _changed(rows[seq], item))
+        for seq, item in submitted.items()
+    )
+    if auth.status == "cancelled" or (auth.status == "denied" and not cancels_only):
         error = AaaError(
             UPDATE_NOT_ALLOWED,
             f"This authorization was {auth.status}; it cannot be updated. Submit a new request.",

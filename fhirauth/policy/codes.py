@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-CPT = "http://www.ama-assn.org/go/cpt"
-HCPCS = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
-ICD10PCS = "http://www.cms.gov/Medicare/Coding/ICD10"
-ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
-NDC = "http://hl7.org/fhir/sid/ndc"
+from fhirauth.fhir.systems import CPT, HCPCS, ICD10CM, ICD10PCS, NDC, canonical
+
 X12_SERVICE_TYPE = "https://codesystem.x12.org/005010/1365"
 
 ALIASES = {
@@ -20,4 +17,4 @@ ALIASES = {
 
 
 def canonical_system(system: str) -> str:
-    return ALIASES.get(system, system)
+    return ALIASES.get(system) or str(canonical(system))

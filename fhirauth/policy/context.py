@@ -13,8 +13,9 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from fhirauth.fhir.systems import LOINC, canonical
+
 PAS = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/"
-LOINC = "http://loinc.org"
 # X12 UM06 level of service: U urgent, 03 emergency. PAS has no expedited flag (REQUIREMENTS §9
 # item 8); this is our one documented rule, and CMS's 72-hour clock depends on it.
 _URGENT_LEVELS = frozenset({"U", "03"})
@@ -43,6 +44,34 @@ def extension_value(node: dict[str, Any], name: str, key: str) -> Any:
         if ext.get("url") == PAS + name:
             return ext.get(key)
     return None
+
+
+def own_certification_types(node: dict[str, Any]) -> set[str]:
+    """X12 1322 certificationType codes on this Claim or item itself (3 is cancel)."""
+    concept = extension_value(node, "extension-certificationType", "valueCodeableConcept") or {}
+    return {c.get("code") for c in concept.get("coding") or [] if isinstance(c, dict)}
+
+
+def is_cancelled(item: dict[str, Any]) -> bool:
+    """An item the provider withdraws: infoCancelled, or certificationType 3 on the item."""
+    for ext in item.get("modifierExtension") or []:
+        if ext.get("url") == PAS + "modifierextension-infoCancelled" and ext.get("valueBoolean"):
+            return True
+    return "3" in own_certification_types(item)
+
+
+def signals_update(claim: dict[str, Any]) -> bool:
+    """A PAS 2.0.1 update, which need not carry Claim.related: it declares the Claim Update
+    profile or flags items or supporting information as changed, added or cancelled."""
+    profiles = (claim.get("meta") or {}).get("profile") or []
+    if any(str(p).split("|", 1)[0] == PAS + "profile-claim-update" for p in profiles):
+        return True
+    for node in [*(claim.get("item") or []), *(claim.get("supportingInfo") or [])]:
+        if isinstance(node, dict) and (
+            extension_value(node, "extension-infoChanged", "valueCode") or is_cancelled(node)
+        ):
+            return True
+    return False
 
 
 def level_of_service(claim: dict[str, Any]) -> str | None:
@@ -122,7 +151,7 @@ def documents_present(
             codes.update(
                 c["code"]
                 for c in codings(resource.get(key))
-                if c.get("system") == LOINC and c.get("code")
+                if canonical(c.get("system")) == LOINC and c.get("code")
             )
 
     for resource in resources:
@@ -131,7 +160,7 @@ def documents_present(
         codes.update(
             c["code"]
             for c in codings(entry.get("code"))
-            if c.get("system") == LOINC and c.get("code")
+            if canonical(c.get("system")) == LOINC and c.get("code")
         )
     return frozenset(codes), frozenset(answered)
 
@@ -183,7 +212,7 @@ def item_context(
     return ItemContext(
         sequence=sequence,
         codes=tuple(
-            (c["system"], c["code"])
+            (str(canonical(c["system"])), c["code"])
             for c in codings(item.get("productOrService"))
             if c.get("system") and c.get("code")
         ),

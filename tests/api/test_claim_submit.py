@@ -6,6 +6,7 @@ import copy
 import json
 import logging
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -319,9 +320,10 @@ def test_a_certified_item_names_its_authorized_provider_and_detail(client: Flask
     assert detail["quantity"]["valueQuantity"]["value"] == 1
 
 
-def test_a_profile_deviation_in_data_we_need_is_an_outcome_error_in_the_aaa_style(
+def test_strict_validation_makes_a_deviation_in_data_we_need_an_outcome_error_in_the_aaa_style(
     client: FlaskClient, services: Services
 ) -> None:
+    services.settings = replace(services.settings, validation="strict")
     request = load("approve-ct-head.json")
     del request["entry"][0]["resource"]["item"][0]["category"]  # PAS Claim: item.category 1..1
     resp = post(client, request)
@@ -356,3 +358,67 @@ def test_a_deviation_outside_what_we_need_is_kept_as_a_warning_not_an_error(
     with services.sessions() as session:
         warnings = session.scalars(select(Submission.warnings)).one()["issues"]
     assert any("practitioner" in w["diagnostics"] for w in warnings)
+
+
+def test_by_default_a_profile_deviation_is_reported_and_the_request_decided(
+    client: FlaskClient, services: Services
+) -> None:
+    request = load("approve-ct-head.json")
+    del request["entry"][0]["resource"]["item"][0]["category"]  # PAS Claim: item.category 1..1
+    resp = post(client, request)
+    assert resp.status_code == 200
+    cr = resp.get_json()["entry"][0]["resource"]
+    assert cr["outcome"] == "complete"
+    assert review_actions(resp.get_json()) == {1: "A1"}
+    (note,) = [n for n in cr["processNote"] if n["type"] == "printoper"]
+    assert "deviates from the PAS profiles in 1 place" in note["text"]
+    with services.sessions() as session:
+        warnings = session.scalars(select(Submission.warnings)).one()["issues"]
+    assert any("item.category" in w["diagnostics"] for w in warnings)
+    assert_pas_response(resp.get_json(), request)
+
+
+def test_a_conformant_request_gets_no_note_about_deviations(client: FlaskClient) -> None:
+    cr = post(client, load("approve-ct-head.json")).get_json()["entry"][0]["resource"]
+    assert all(n["type"] != "printoper" for n in cr.get("processNote", []))
+
+
+def aaa_errors(resp: Any) -> list[tuple[str, str]]:
+    cr = resp.get_json()["entry"][0]["resource"]
+    assert cr["outcome"] == "error"
+    out = []
+    for e in cr["error"]:
+        path = next(x["valueString"] for x in e["extension"] if x["url"].endswith("errorPath"))
+        out.append((e["code"]["coding"][0]["code"], path))
+    return out
+
+
+def test_a_request_without_coverage_is_not_fhir_and_gets_a_400(client: FlaskClient) -> None:
+    request = load("approve-ct-head.json")
+    del request["entry"][0]["resource"]["insurance"]  # R4 Claim.insurance is 1..*
+    resp = post(client, request)
+    assert_one_outcome(resp, 400)
+    issue = resp.get_json()["issue"][0]
+    assert issue["expression"] == ["Bundle.entry[0].resource.insurance"]
+
+
+def test_a_request_without_any_member_id_cannot_be_decided(client: FlaskClient) -> None:
+    request = load("approve-ct-head.json")
+    for e in request["entry"]:
+        res = e["resource"]
+        if res["resourceType"] == "Coverage":
+            res.pop("identifier", None)
+            res.pop("subscriberId", None)
+            at = request["entry"].index(e)
+        if res["resourceType"] == "Patient":
+            res["identifier"] = [{"type": {"text": "MR"}, "value": "MRN-1"}]
+    resp = post(client, request)
+    assert aaa_errors(resp) == [("72", f"Bundle.entry[{at}].resource.identifier")]
+
+
+def test_a_service_without_a_code_cannot_be_decided(client: FlaskClient) -> None:
+    request = load("approve-ct-head.json")
+    request["entry"][0]["resource"]["item"][0]["productOrService"] = {"text": "CT of the head"}
+    resp = post(client, request)
+    assert aaa_errors(resp) == [("15", "Bundle.entry[0].resource.item[0].productOrService")]
+    assert review_actions(resp.get_json()) == {1: "CT"}
