@@ -27,7 +27,7 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["fhirauth"] = services or Services.build(settings, run_migrations=run_migrations)
 
-    from fhirauth.api import admin, audit, auth, errors, fhir, subscriptions
+    from fhirauth.api import admin, audit, auth, errors, fhir, pas201, subscriptions
 
     errors.init_app(app)
     auth.init_app(app)  # before_request: who is calling, and may they (fhirauth.auth.routes)
@@ -35,5 +35,6 @@ def create_app(
     app.register_blueprint(fhir.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(subscriptions.bp)
+    app.register_blueprint(pas201.bp)
     app.register_blueprint(audit.bp)
     return app

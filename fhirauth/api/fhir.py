@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 from flask import Blueprint, Response, current_app, request
 
@@ -43,12 +45,7 @@ def json_body() -> bytes:
 
 @bp.get("/metadata")
 def capability_statement() -> Response:
-    settings = services().settings
-    statement = metadata.capability_statement(settings)
-    security = capability_security(settings)
-    if security:
-        statement["rest"][0]["security"] = security
-    return fhir_response(orjson.dumps(statement))
+    return capability("2.2.1")
 
 
 @bp.post("/Claim/$submit")
@@ -87,21 +84,40 @@ def operation_definition(definition_id: str) -> Response:
 
 @bp.get("/Claim/<claim_id>")
 def claim_read(claim_id: str) -> Response:
+    return fhir_response(orjson.dumps(read_claim(claim_id)))
+
+
+@bp.get("/ClaimResponse/<response_id>")
+def claim_response_read(response_id: str) -> Response:
+    return fhir_response(orjson.dumps(read_claim_response(response_id)))
+
+
+def capability(pas_version: str) -> Response:
+    settings = services().settings
+    statement = metadata.capability_statement(settings, pas_version)
+    security = capability_security(settings)
+    if security:
+        statement["rest"][0]["security"] = security
+    return fhir_response(orjson.dumps(statement))
+
+
+def read_claim(claim_id: str) -> dict[str, Any]:
+    """A Claim as received, under the id we gave it, for a caller who may read it."""
     if claim_id.startswith("$"):
         raise Unsupported(f"Claim/{claim_id} is an operation: use POST", 405)
     with services().sessions() as session:
         sub = repository.claim_by_id(session, claim_id)
         if sub is None or not may_read(current_principal(), sub.principal, sub.provider_identifier):
             raise NotFound(f"Claim/{claim_id}")
-        return fhir_response(orjson.dumps({**sub.claim, "id": sub.claim_id}))
+        return {**sub.claim, "id": sub.claim_id}
 
 
-@bp.get("/ClaimResponse/<response_id>")
-def claim_response_read(response_id: str) -> Response:
+def read_claim_response(response_id: str) -> dict[str, Any]:
+    """The latest version of a ClaimResponse, for a caller who may read it."""
     with services().sessions() as session:
         version = repository.latest_response(session, response_id)
         owner = repository.owner_of(session, version.authorization_id) if version else None
         if version is None or owner is None or not may_read(current_principal(), *owner):
             raise NotFound(f"ClaimResponse/{response_id}")
-        resource = orjson.loads(version.bundle)["entry"][0]["resource"]
-        return fhir_response(orjson.dumps(resource))
+        resource: dict[str, Any] = orjson.loads(version.bundle)["entry"][0]["resource"]
+        return resource

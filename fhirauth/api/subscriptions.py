@@ -30,8 +30,9 @@ def _answer(stored: subscription.Stored, status: int = 200) -> Response:
 
 
 @bp.post("/Subscription")
-def create() -> Response:
-    return _answer(subscription.create(json_body(), principal(), services()), 201)
+def create(pas_version: str = "2.2.1") -> Response:
+    stored = subscription.create(json_body(), principal(), services(), pas_version=pas_version)
+    return _answer(stored, 201)
 
 
 @bp.get("/Subscription/<sub_id>")
@@ -40,8 +41,11 @@ def read(sub_id: str) -> Response:
 
 
 @bp.put("/Subscription/<sub_id>")
-def update(sub_id: str) -> Response:
-    return _answer(subscription.update(sub_id, json_body(), principal(), services()))
+def update(sub_id: str, pas_version: str = "2.2.1") -> Response:
+    stored = subscription.update(
+        sub_id, json_body(), principal(), services(), pas_version=pas_version
+    )
+    return _answer(stored)
 
 
 @bp.delete("/Subscription/<sub_id>")

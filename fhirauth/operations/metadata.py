@@ -11,14 +11,19 @@ import orjson
 from fhirauth.config import Settings, bundled
 
 PROFILES = bundled("profiles")
-TEMPLATE = PROFILES / "capability-statement.json"
+TEMPLATES = {
+    "2.2.1": PROFILES / "capability-statement.json",
+    "2.0.1": PROFILES / "capability-statement-v2.0.1.json",
+}
+# Where each PAS version is served, under the FHIR base (conf-1: one endpoint per version).
+PAS_BASES = {"2.2.1": "", "2.0.1": "/pas/v2.0.1"}
 # The date this statement's content last changed; bump it with the template.
 STATEMENT_DATE = "2026-11-27"
 
 
 @cache
-def _template() -> bytes:
-    return TEMPLATE.read_bytes()
+def _template(pas_version: str) -> bytes:
+    return TEMPLATES[pas_version].read_bytes()
 
 
 def _fill(raw: bytes, settings: Settings) -> dict[str, Any]:
@@ -34,9 +39,9 @@ def operation_definition(definition_id: str, settings: Settings) -> dict[str, An
     return _fill(path.read_bytes(), settings)
 
 
-def capability_statement(settings: Settings) -> dict[str, Any]:
-    cs = _fill(_template(), settings)
+def capability_statement(settings: Settings, pas_version: str = "2.2.1") -> dict[str, Any]:
+    cs = _fill(_template(pas_version), settings)
     cs["date"] = STATEMENT_DATE
     cs["software"]["version"] = version("fhirauth")
-    cs["implementation"]["url"] = settings.base_url
+    cs["implementation"]["url"] = settings.base_url + PAS_BASES[pas_version]
     return cs

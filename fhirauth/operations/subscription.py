@@ -327,7 +327,12 @@ def _own_filters(spec: Spec, principal: Principal) -> None:
         )
 
 
-def create(body: bytes | dict[str, Any], principal: Principal, services: Services) -> Stored:
+def create(
+    body: bytes | dict[str, Any],
+    principal: Principal,
+    services: Services,
+    pas_version: str = "2.2.1",
+) -> Stored:
     """Store a new subscription as ``requested`` and queue its handshake."""
     spec = parse(body, notification_settings(services.settings))
     _own_filters(spec, principal)
@@ -357,7 +362,11 @@ def read(sub_id: str, principal: Principal, services: Services) -> Stored:
 
 
 def update(
-    sub_id: str, body: bytes | dict[str, Any], principal: Principal, services: Services
+    sub_id: str,
+    body: bytes | dict[str, Any],
+    principal: Principal,
+    services: Services,
+    pas_version: str = "2.2.1",
 ) -> Stored:
     """Replace a subscription. Status ``off`` pauses it; anything else asks for a new handshake
     (``requested``), after which events held back meanwhile are delivered."""

@@ -35,6 +35,7 @@ def test_only_discovery_and_the_token_endpoint_are_open() -> None:
     open_routes = {rule for (_, rule), scope in ROUTE_SCOPES.items() if scope == OPEN}
     assert open_routes == {
         "/fhir/metadata",
+        "/fhir/pas/v2.0.1/metadata",
         "/fhir/OperationDefinition/<definition_id>",
         "/.well-known/smart-configuration",
         "/fhir/.well-known/smart-configuration",
