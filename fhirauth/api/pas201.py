@@ -50,7 +50,7 @@ def claim_inquire_op() -> Response:
     found = claim_inquire.inquire(fhir.json_body(), current_principal(), fhir.services())
     bundles = [p["resource"] for p in found["parameter"]]
     if not bundles:
-        raise NotFound("No prior authorization matches this inquiry")
+        raise NotFound("A prior authorization matching this inquiry (member, insurer, provider)")
     return _answer(bundles[-1])
 
 
