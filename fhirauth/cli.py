@@ -799,6 +799,17 @@ def review_show(key: str, url: str) -> None:
             click.echo(f"      why: {item['why']}")
         for doc in item.get("requestedDocuments") or []:
             click.echo(f"      waiting for: {doc['description']}")
+    warnings = case.get("warnings") or []
+    if warnings:
+        click.echo(f"  request warnings ({len(warnings)}, the request was decided all the same):")
+        for w in warnings[:_SHOWN_WARNINGS]:
+            where = ", ".join(w.get("expression") or []) or "Bundle"
+            click.echo(f"    {where}: {w['diagnostics']}")
+        if len(warnings) > _SHOWN_WARNINGS:
+            click.echo(f"    … {len(warnings) - _SHOWN_WARNINGS} more: GET /admin/review/{key}")
+
+
+_SHOWN_WARNINGS = 10
 
 
 @review.command("decide")

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 from click.testing import CliRunner
 from flask import Flask
 from werkzeug.serving import make_server
@@ -270,3 +271,21 @@ def test_validate_with_the_ig_package_accepts_the_ig_examples_and_catches_a_defe
     result = runner.invoke(main, ["validate", "--package", str(package), str(bad)])
     assert result.exit_code == 1
     assert "Claim.use" in result.output
+
+
+def test_review_show_lists_what_a_decided_request_deviated_in(
+    runner: CliRunner, server_url: str
+) -> None:
+    request = json.loads((EXAMPLES / "approve-ct-head.json").read_text())
+    del request["entry"][0]["resource"]["item"][0]["category"]  # PAS Claim: item.category 1..1
+    posted = requests.post(
+        f"{server_url}/Claim/$submit",
+        data=json.dumps(request),
+        headers={"Content-Type": "application/fhir+json"},
+        timeout=10,
+    )
+    ref = posted.json()["entry"][0]["resource"]["preAuthRef"]
+    shown = runner.invoke(main, ["review", "show", ref, "--url", server_url])
+    assert shown.exit_code == 0, shown.output
+    assert "request warnings" in shown.output
+    assert "Bundle.entry[0].resource.item[0].category" in shown.output

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app, g, request
 
 from fhirauth.access import may_read
 from fhirauth.api.auth import current_principal
@@ -50,8 +50,9 @@ def capability_statement() -> Response:
 
 @bp.post("/Claim/$submit")
 def claim_submit_op() -> Response:
-    result = claim_submit.submit(json_body(), current_principal(), services())
-    return fhir_response(result.body)
+    return fhir_response(
+        submitted(claim_submit.submit(json_body(), current_principal(), services()))
+    )
 
 
 @bp.post("/Claim/$inquire")
@@ -90,6 +91,16 @@ def claim_read(claim_id: str) -> Response:
 @bp.get("/ClaimResponse/<response_id>")
 def claim_response_read(response_id: str) -> Response:
     return fhir_response(orjson.dumps(read_claim_response(response_id)))
+
+
+def submitted(result: claim_submit.SubmitResult) -> bytes:
+    """The answer's bytes; what was tolerated goes to the audit trail (never the body)."""
+    if result.deviations or result.warnings:
+        g.audit_detail = (
+            f"decided with {result.deviations} profile deviations and "
+            f"{result.warnings} warnings (see the submission)"
+        )
+    return result.body
 
 
 def capability(pas_version: str) -> Response:

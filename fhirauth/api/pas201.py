@@ -41,7 +41,7 @@ def capability_statement() -> Response:
 @bp.post("/Claim/$submit")
 def claim_submit_op() -> Response:
     result = claim_submit.submit(fhir.json_body(), current_principal(), fhir.services())
-    return _answer(orjson.loads(result.body))
+    return _answer(orjson.loads(fhir.submitted(result)))
 
 
 @bp.post("/Claim/$inquire")

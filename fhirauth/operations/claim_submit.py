@@ -51,6 +51,8 @@ class SubmitResult:
     body: bytes
     authorization_id: str | None
     replayed: bool
+    deviations: int = 0  # profile errors taken as warnings (lenient validation)
+    warnings: int = 0
 
 
 @dataclass(frozen=True)
@@ -187,7 +189,7 @@ def submit(body: bytes | dict[str, Any], principal: Principal, services: Service
             if seen is None:
                 raise
             return SubmitResult(repository.response_for(session, seen), seen.authorization_id, True)
-    return SubmitResult(out, auth_id, False)
+    return SubmitResult(out, auth_id, False, req.deviations, len(req.warnings))
 
 
 _MAX_REPORTED = 20

@@ -150,6 +150,8 @@ def show(session: Session, key: str, now: datetime) -> dict[str, Any]:
             }
             for i in auth.items
         ],
+        # What the latest submission deviated in (profiles, references): for technical staff.
+        "warnings": (sub.warnings or {}).get("issues", []),
     }
 
 

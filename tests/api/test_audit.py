@@ -168,3 +168,16 @@ def test_fhirauth_audit_prints_the_trail_from_the_database(
     assert later.output.strip() == "no audit events"
     bad = runner.invoke(main, ["audit", *where, "--since", "soon"])
     assert bad.exit_code == 2
+
+
+def test_a_request_decided_despite_deviations_says_so_in_the_audit_trail(
+    client: FlaskClient, services: Services
+) -> None:
+    request = json.loads((EXAMPLES / "approve-ct-head.json").read_text())
+    del request["entry"][0]["resource"]["item"][0]["category"]
+    client.post("/fhir/Claim/$submit", data=json.dumps(request), content_type=FHIR_JSON)
+    with services.sessions() as session:
+        (record,) = session.scalars(
+            select(AuditRecord).where(AuditRecord.route == "/fhir/Claim/$submit")
+        ).all()
+    assert record.detail and "1 profile deviations" in record.detail
