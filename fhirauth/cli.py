@@ -475,22 +475,23 @@ def submit(files: tuple[Path, ...], url: str) -> None:
     "--package",
     "packages",
     multiple=True,
-    type=click.Path(exists=True, path_type=Path),
-    help="Validate against a FHIR package's StructureDefinitions (.tgz or folder) "
-    "instead of fhirauth's own PAS profiles; repeatable.",
+    metavar="PATH|NAME#VERSION",
+    help="Validate against a FHIR package's StructureDefinitions (.tgz, folder, or NAME#VERSION "
+    "from the package cache) instead of fhirauth's own PAS profiles; repeatable.",
 )
 @click.option("--errors-only", is_flag=True, help="Print errors, not warnings.")
-def validate(files: tuple[Path, ...], packages: tuple[Path, ...], errors_only: bool) -> None:
+def validate(files: tuple[Path, ...], packages: tuple[str, ...], errors_only: bool) -> None:
     """Check resources offline: $submit's structural checks for PAS request bundles, then every
     resource against its profiles (meta.profile, or what the bundle implies). Exit 1 on errors."""
     from fhirauth.conformance import PackageError, Registry, validate_resource
+    from fhirauth.conformance.cache import resolve
     from fhirauth.fhir.bundle import parse_request
     from fhirauth.fhir.strict_json import load_json
 
     try:
         registry = Registry()
         for package in packages:
-            registry = registry.load_package(package)
+            registry = registry.load_package(resolve(package))
         if not packages:
             registry = registry.load_ours()
     except (PackageError, OSError) as exc:
@@ -527,6 +528,68 @@ def validate(files: tuple[Path, ...], packages: tuple[Path, ...], errors_only: b
         for issue in shown:
             click.echo(f"  {_issue_line(issue.severity, issue.diagnostics, issue.expression)}")
     sys.exit(1 if failed else 0)
+
+
+@main.group()
+@click.option(
+    "--cache",
+    "cache_dir",
+    envvar="FHIR_PACKAGE_CACHE",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The FHIR package cache (FHIR_PACKAGE_CACHE; default ~/.fhir/packages).",
+)
+@click.pass_context
+def packages(ctx: click.Context, cache_dir: Path | None) -> None:
+    """FHIR packages in the cache the HL7 validator and Firely tools share."""
+    ctx.obj = cache_dir
+
+
+@packages.command("install")
+@click.argument("target", metavar="FILE.tgz|NAME[#VERSION]")
+@click.option(
+    "--registry",
+    default="https://packages.fhir.org",
+    show_default=True,
+    help="npm-protocol package registry to download NAME#VERSION from.",
+)
+@click.pass_obj
+def packages_install(cache_dir: Path | None, target: str, registry: str) -> None:
+    """Install a package tarball, or NAME#VERSION (NAME alone: the latest) from a registry."""
+    from fhirauth.conformance.cache import install_file, install_from_registry, parse_spec
+    from fhirauth.conformance.package import PackageError
+
+    try:
+        if Path(target).is_file() or target.endswith((".tgz", ".tar.gz")):
+            pkg = install_file(target, cache_dir)
+        else:
+            name, version = parse_spec(target)
+            pkg = install_from_registry(name, version, registry, cache_dir)
+    except (PackageError, OSError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"installed {pkg.spec} in {pkg.path}")
+
+
+@packages.command("list")
+@click.pass_obj
+def packages_list(cache_dir: Path | None) -> None:
+    """Installed packages: name, version, StructureDefinitions, folder."""
+    from fhirauth.conformance.cache import cache_dir as where
+    from fhirauth.conformance.cache import installed
+
+    try:
+        found = installed(cache_dir)
+        if not found:
+            click.echo(f"no packages in {where(cache_dir)}")
+            return
+        rows = [(p.name, p.version, str(p.structure_definitions()), str(p.path)) for p in found]
+    except OSError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    head = ("NAME", "VERSION", "STRUCTDEFS", "FOLDER")
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(3)]
+    for row in [head, *rows]:
+        click.echo("  ".join([*(c.ljust(w) for c, w in zip(row, widths, strict=False)), row[3]]))
 
 
 @main.command()

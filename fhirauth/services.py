@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from fhirauth.clock import Clock, system_clock
 from fhirauth.config import Settings
-from fhirauth.conformance import Registry
+from fhirauth.conformance import PackageError, Registry
+from fhirauth.conformance.cache import resolve as resolve_package
 from fhirauth.membership import Membership, Roster, SubmittedCoverage
 from fhirauth.policy import PolicySet, load_policies
 from fhirauth.store.db import make_engine, migrate, session_factory
@@ -46,7 +47,7 @@ class Services:
         """Load what start-up loads, raising PolicyError or ValueError with a clear message."""
         load_policies(list(settings.policy_dirs))
         membership_source(settings)
-        Registry().load_ours()
+        profile_registry(settings)
 
     @classmethod
     def build(
@@ -57,6 +58,7 @@ class Services:
         engine = make_engine(settings.db_url)
         if run_migrations:
             migrate(engine)
+        extra = {"registry": profile_registry(settings)} if settings.packages else {}
         return cls(
             settings,
             engine,
@@ -64,7 +66,20 @@ class Services:
             load_policies(list(settings.policy_dirs)),
             membership_source(settings),
             clock,
+            **extra,
         )
+
+
+def profile_registry(settings: Settings) -> Registry:
+    """Our profiles, then every package in FHIRAUTH_PACKAGES (a .tgz or folder path, or
+    NAME#VERSION from the FHIR package cache); ValueError naming what is missing."""
+    registry = Registry().load_ours()
+    for entry in settings.packages:
+        try:
+            registry.load_package(resolve_package(entry))
+        except PackageError as exc:
+            raise ValueError(f"FHIRAUTH_PACKAGES: {exc}") from None
+    return registry
 
 
 def membership_source(settings: Settings) -> Membership:

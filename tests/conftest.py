@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from fhirauth import create_app
 from fhirauth.clock import fixed_clock
 from fhirauth.config import Settings
 from fhirauth.services import Services
+from tests.conformance.packages import NpmRegistry, npm_registry
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -72,6 +74,36 @@ def app(services: Services) -> Flask:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture
+def sandbox_services(settings: Settings) -> Iterator[Services]:
+    services = Services.build(replace(settings, sandbox=True), clock=fixed_clock(NOW))
+    yield services
+    services.engine.dispose()
+
+
+@pytest.fixture
+def sandbox(sandbox_services: Services) -> FlaskClient:
+    """A client of the app in sandbox mode (issue 3: scripted outcomes)."""
+    app = create_app(services=sandbox_services)
+    app.config["TESTING"] = False
+    return app.test_client()
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty FHIR package cache, as ``FHIR_PACKAGE_CACHE``."""
+    folder = tmp_path / "fhir-packages"
+    monkeypatch.setenv("FHIR_PACKAGE_CACHE", str(folder))
+    return folder
+
+
+@pytest.fixture
+def registry() -> Iterator[NpmRegistry]:
+    """An npm-protocol FHIR package registry on loopback."""
+    with npm_registry() as reg:
+        yield reg
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from fhirauth.api.fhir import fhir_response, json_body, services
 from fhirauth.errors import invalid
 from fhirauth.fhir.bundle import load_json
 from fhirauth.operations import subscription
+from fhirauth.operations.metadata import PAS_BASES
 from fhirauth.principal import Principal
 
 bp = Blueprint("subscriptions", __name__, url_prefix="/fhir")
@@ -19,20 +20,19 @@ def principal() -> Principal:
     return current_principal()
 
 
-def _answer(stored: subscription.Stored, status: int = 200) -> Response:
+def _answer(stored: subscription.Stored, status: int = 200, pas_version: str = "2.2.1") -> Response:
     resp = fhir_response(orjson.dumps(stored.resource), status)
     resp.headers["ETag"] = f'W/"{stored.version}"'
-    if status == 201:
-        resp.headers["Location"] = (
-            f"{services().settings.base_url}/Subscription/{stored.id}/_history/{stored.version}"
-        )
+    if status == 201:  # on the base it was created through
+        base = services().settings.base_url + PAS_BASES[pas_version]
+        resp.headers["Location"] = f"{base}/Subscription/{stored.id}/_history/{stored.version}"
     return resp
 
 
 @bp.post("/Subscription")
 def create(pas_version: str = "2.2.1") -> Response:
     stored = subscription.create(json_body(), principal(), services(), pas_version=pas_version)
-    return _answer(stored, 201)
+    return _answer(stored, 201, pas_version)
 
 
 @bp.get("/Subscription/<sub_id>")

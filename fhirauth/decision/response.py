@@ -49,7 +49,9 @@ from fhirauth.decision.decide import (
     item_number,
 )
 from fhirauth.fhir.bundle import Entry, PasRequest
+from fhirauth.fhir.systems import DIAGNOSIS_SYSTEMS, REQUESTED_SERVICE_SYSTEMS, within
 from fhirauth.policy import Documentation, is_expedited
+from fhirauth.policy.context import diagnosis_code
 
 PAS = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/"
 PAS_CODES = "http://hl7.org/fhir/us/davinci-pas/CodeSystem/PASTempCodes"
@@ -177,13 +179,15 @@ def claim_response(
         "patient": {"reference": req.patient.full_url},
         "created": instant(decision.decided_at),
         "insurer": {"reference": req.insurer.full_url},
-        "requestor": {"reference": req.provider.full_url},
+        "requestor": _requestor(req),
         "request": _request(req, decision),
         "outcome": "error" if decision.errors else "complete",
         "disposition": disposition(decision),
         "preAuthRef": decision.pre_auth_ref,
         "preAuthPeriod": _period(period),
     }
+    if cr["requestor"] is None:
+        del cr["requestor"]
     extensions = [_transmission(inquiry or req, req), _reviewer(decision)]
     extensions += [
         _authorized_provider_extension(url, typed=False)
@@ -500,18 +504,21 @@ def _one(req: PasRequest, ref: Any, referrer: Entry) -> Entry | None:
 
 
 def _diagnoses(req: PasRequest, item: dict[str, Any]) -> list[dict[str, Any]]:
-    """The coded diagnoses of a line: those its diagnosisSequence names, else (a line naming
-    none) every diagnosis of the request."""
+    """The diagnoses of a line as communicatedDiagnosis may carry them: those its
+    diagnosisSequence names, else (a line naming none) every diagnosis of the request; coded
+    or referenced (a Condition's code); only their codings in X12278DiagnosisCodes."""
     claim = req.claim.resource
     by_seq = {d.get("sequence"): d for d in claim.get("diagnosis") or [] if isinstance(d, dict)}
     chosen = [by_seq[s] for s in item.get("diagnosisSequence") or [] if s in by_seq]
     if not item.get("diagnosisSequence"):
         chosen = list(by_seq.values())
-    return [
-        d["diagnosisCodeableConcept"]
-        for d in chosen
-        if isinstance(d.get("diagnosisCodeableConcept"), dict)
-    ]
+
+    def resolve(ref: Any) -> dict[str, Any] | None:
+        entry = _one(req, ref, req.claim)
+        return entry.resource if entry is not None else None
+
+    coded = (within(diagnosis_code(d, resolve), DIAGNOSIS_SYSTEMS) for d in chosen)
+    return [c for c in coded if c]
 
 
 def _stay(req: PasRequest, d: ItemDecision) -> list[dict[str, Any]]:
@@ -592,13 +599,9 @@ def _item(
         ext.append(_authorized_provider_extension(provider))
     if d.certified and d.action != "A6":
         detail: list[dict[str, Any]] = []
-        if requested.get("productOrService"):
-            detail.append(
-                {
-                    "url": "productOrServiceCode",
-                    "valueCodeableConcept": requested["productOrService"],
-                }
-            )
+        code = within(requested.get("productOrService"), REQUESTED_SERVICE_SYSTEMS)
+        if code:
+            detail.append({"url": "productOrServiceCode", "valueCodeableConcept": code})
         quantity = dict(requested.get("quantity") or {})
         if d.authorized_quantity is not None:
             quantity["value"] = _number(d.authorized_quantity)
@@ -749,6 +752,34 @@ def _error(
     }
 
 
+def _requestor(req: PasRequest) -> dict[str, str] | None:
+    """ClaimResponse.requestor, which PAS allows to be an Organization or a PractitionerRole: the
+    requesting provider, or (a Practitioner) a PractitionerRole of the bundle that is theirs."""
+    if req.provider.type in ("Organization", "PractitionerRole"):
+        return {"reference": req.provider.full_url}
+    for entry in req.entries:
+        if entry.type != "PractitionerRole":
+            continue
+        practitioner = _one(req, entry.resource.get("practitioner"), entry)
+        if practitioner is not None and practitioner.full_url == req.provider.full_url:
+            return {"reference": entry.full_url}
+    return None
+
+
+def _recipients(req: PasRequest) -> list[dict[str, str]] | None:
+    """CommunicationRequest.recipient, a Practitioner or an Organization: the requesting
+    provider, or a requesting PractitionerRole's practitioner (else its organization)."""
+    entry: Entry | None = req.provider
+    if req.provider.type == "PractitionerRole":
+        role = req.provider.resource
+        entry = _one(req, role.get("practitioner"), req.provider) or _one(
+            req, role.get("organization"), req.provider
+        )
+    if entry is None or entry.type not in ("Practitioner", "Organization"):
+        return None
+    return [{"reference": entry.full_url}]
+
+
 def _sender(req: PasRequest) -> str | None:
     """Who is to send the documentation (PAS Requestor, an Organization): the requesting
     provider, or the organization of a requesting PractitionerRole."""
@@ -808,8 +839,10 @@ def _communication_requests(
                 "payload": [payload],
                 "authoredOn": instant(decision.decided_at),
                 "requester": {"reference": req.insurer.full_url},
-                "recipient": [{"reference": req.provider.full_url}],
+                "recipient": _recipients(req),
             }
+            if not resource["recipient"]:
+                del resource["recipient"]
             if sender:
                 resource["sender"] = {"reference": sender}
             resource["note"] = [

@@ -128,7 +128,13 @@ def parse_request(body: bytes | str | dict[str, Any]) -> PasRequest:
     def one(path: str) -> Entry:
         return found[path][0]
 
-    coverages = [one(p) for p in found if p.startswith(f"{claim.path}.insurance[")]
+    # The focal Coverage first: it is the one the request is to be adjudicated against
+    # (Claim.insurance.focal), whichever place the sender listed it in.
+    insurance = claim.resource.get("insurance") or []
+    coverages = [
+        one(f"{claim.path}.insurance[{i}].coverage")
+        for i in sorted(range(len(insurance)), key=lambda i: insurance[i].get("focal") is not True)
+    ]
     is_update, prior_ref = _related_prior(claim)
     prior = None
     if prior_ref and isinstance(prior_ref.get("reference"), str):

@@ -8,6 +8,8 @@ rules) goes through :func:`canonical` first, so a spelling never decides an auth
 
 from __future__ import annotations
 
+from typing import Any
+
 CPT = "http://www.ama-assn.org/go/cpt"
 HCPCS = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
 ICD10PCS = "http://www.cms.gov/Medicare/Coding/ICD10"
@@ -17,6 +19,24 @@ LOINC = "http://loinc.org"
 NUBC_REVENUE = "https://www.nubc.org/CodeSystem/RevenueCodes"
 POS = "https://www.cms.gov/Medicare/Coding/place-of-service-codes/Place_of_Service_Code_Set"
 NPI = "http://hl7.org/fhir/sid/us-npi"
+ICD9CM = "http://terminology.hl7.org/CodeSystem/icd9cm"
+X12_SERVICE_TYPE = "https://codesystem.x12.org/005010/1365"
+
+# The code systems of the value sets a response's echoed codes are bound to (required), as
+# profiles/pas/extensions.yaml lists them: X12278DiagnosisCodes (communicatedDiagnosis) and
+# X12278RequestedServiceType (itemAuthorizedDetail.productOrServiceCode). A request may carry
+# other codes (a warning there); the response repeats only the codings it is allowed to.
+DIAGNOSIS_SYSTEMS = frozenset(
+    {
+        ICD10CM,
+        ICD9CM,
+        "https://www.cms.gov/Medicare/Medicare-Fee-for-Service-Payment/AcuteInpatientPPS/"
+        "MS-DRG-Classifications-and-Software",
+        "http://uri.hddaccess.com/cs/apdrg",
+        "http://uri.hddaccess.com/cs/aprdrg",
+    }
+)
+REQUESTED_SERVICE_SYSTEMS = frozenset({X12_SERVICE_TYPE, CPT, HCPCS, ICD9CM, ICD10PCS, NDC})
 
 # Spellings seen in the field (older IGs, OIDs, http/https, other servers' names) → ours.
 _ALIASES = {
@@ -73,3 +93,16 @@ def canonical(system: str | None) -> str | None:
 
 
 _CANONICAL = frozenset(_ALIASES.values())
+
+
+def within(concept: Any, systems: frozenset[str]) -> dict[str, Any] | None:
+    """``concept`` with only the codings whose system (as :func:`canonical` spells it) is one of
+    ``systems``, each written that way; None when no coding is left."""
+    if not isinstance(concept, dict):
+        return None
+    codings = [
+        {**c, "system": canonical(c.get("system"))}
+        for c in concept.get("coding") or []
+        if isinstance(c, dict) and canonical(c.get("system")) in systems
+    ]
+    return {**concept, "coding": codings} if codings else None

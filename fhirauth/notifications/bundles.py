@@ -1,5 +1,11 @@
 """Notification shapes of the R5 Backport (1.1.0) for R4: the SubscriptionStatus Parameters,
-handshake and event-notification Bundles, and the ``$status`` answer."""
+handshake and event-notification Bundles, and the ``$status`` answer.
+
+An event notification follows the subscription's payload content and PAS version:
+``full-resource`` carries the PAS response Bundle (for a PAS 2.0.1 subscription, said in 2.0.1
+terms by ``decision.v201.as_v201``); ``id-only`` (PAS 2.0.1) carries only the SubscriptionStatus,
+whose notification-event ``focus`` is the ClaimResponse's URL under the subscription's base,
+where the client reads the result."""
 
 from __future__ import annotations
 
@@ -10,7 +16,9 @@ from typing import Any
 
 import orjson
 
-from fhirauth.notifications.topic import BACKPORT, PAS_TOPIC
+from fhirauth.decision.v201 import as_v201
+from fhirauth.notifications.topic import BACKPORT, FULL_RESOURCE, ID_ONLY, PAS_TOPIC
+from fhirauth.operations.metadata import PAS_BASES
 
 STATUS_PROFILE = BACKPORT + "backport-subscription-status-r4"
 NOTIFICATION_PROFILE = BACKPORT + "backport-subscription-notification-r4"
@@ -115,12 +123,54 @@ def focus_url(payload: dict[str, Any]) -> str:
     return f"urn:uuid:{uuid.uuid4()}"
 
 
-def event_notification(base_url: str, sub: SubscriptionState, event: Event, now: datetime) -> bytes:
-    """History Bundle: the SubscriptionStatus, then the PAS response Bundle, byte for byte as
-    stored (spliced in, never re-encoded)."""
+def pas_base(base_url: str, pas_version: str) -> str:
+    """Where a PAS version is served under the FHIR base (``/fhir``, ``/fhir/pas/v2.0.1``)."""
+    if pas_version not in PAS_BASES:
+        raise ValueError(f"unknown PAS version {pas_version!r}")
+    return base_url + PAS_BASES[pas_version]
+
+
+def claim_response_url(base: str, response: dict[str, Any]) -> str:
+    """``{base}/ClaimResponse/{id}`` for the ClaimResponse a PAS response Bundle answers with
+    (its first entry)."""
+    entries = response.get("entry")
+    first = entries[0].get("resource") if isinstance(entries, list) and entries else None
+    if (
+        not isinstance(first, dict)
+        or first.get("resourceType") != "ClaimResponse"
+        or not isinstance(first.get("id"), str)
+    ):
+        raise ValueError("the PAS response Bundle does not start with a ClaimResponse")
+    return f"{base}/ClaimResponse/{first['id']}"
+
+
+def event_notification(
+    base_url: str,
+    sub: SubscriptionState,
+    event: Event,
+    now: datetime,
+    *,
+    content: str = FULL_RESOURCE,
+    pas_version: str = "2.2.1",
+) -> bytes:
+    """History Bundle: the SubscriptionStatus, then (``full-resource``) the PAS response
+    Bundle. For PAS 2.2.1 that Bundle is spliced in byte for byte as stored, never re-encoded;
+    for PAS 2.0.1 it is its ``as_v201`` form under the 2.0.1 base. ``id-only`` notifications
+    carry the SubscriptionStatus alone, its focus the ClaimResponse under the subscription's
+    base."""
     response = orjson.loads(event.payload)
     if not isinstance(response, dict) or response.get("resourceType") != "Bundle":
         raise ValueError("an event's payload must be a PAS response Bundle")
+    base = pas_base(base_url, pas_version)
+    if content == ID_ONLY:
+        focus = claim_response_url(base, response)
+        params = status_parameters(base_url, sub, "event-notification", event=event, focus=focus)
+        return orjson.dumps(_history([_status_entry(base_url, params, sub.id)], now))
+    if content != FULL_RESOURCE:
+        raise ValueError(f"unknown payload content {content!r}")
+    payload = event.payload.strip()
+    if base != base_url:
+        payload = orjson.dumps(as_v201(response, base))
     focus = focus_url(response)
     params = status_parameters(base_url, sub, "event-notification", event=event, focus=focus)
     placeholder = uuid.uuid4().hex
@@ -141,7 +191,7 @@ def event_notification(base_url: str, sub: SubscriptionState, event: Event, now:
     token = orjson.dumps(placeholder)
     if raw.count(token) != 1:  # pragma: no cover - a fresh uuid cannot appear elsewhere
         raise RuntimeError("placeholder collision")
-    return raw.replace(token, event.payload.strip(), 1)
+    return raw.replace(token, payload, 1)
 
 
 def status_bundle(base_url: str, subs: list[SubscriptionState], now: datetime) -> dict[str, Any]:

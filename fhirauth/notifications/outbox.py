@@ -189,6 +189,9 @@ class Job:
     endpoint: str
     content_type: str
     headers: tuple[str, ...]
+    # What the notification carries and in which PAS version's terms (bundles.event_notification).
+    pas_version: str = "2.2.1"
+    payload_content: str = "full-resource"
 
 
 def _deliverable(o: type[OutboxEvent] | OutboxEvent) -> object:
@@ -266,6 +269,8 @@ def job(session: Session, event_id: int) -> Job | None:
         endpoint=sub.endpoint,
         content_type=sub.payload,
         headers=tuple(sub.headers or ()),
+        pas_version=sub.pas_version,
+        payload_content=sub.payload_content,
     )
 
 

@@ -1,6 +1,7 @@
 """The PAS SubscriptionTopic and its one filter: which organization's results a subscription wants.
 
-Matching rule. A subscription's filter values (``org-identifier=A,B``) are compared, exactly and
+Matching rule. A subscription's filter values (``org-identifier=A,B``; PAS 2.0.1's
+``identifier=A,B`` gives the same values and matches the same way) are compared, exactly and
 case-sensitively after trimming spaces, with these keys of a PAS request:
 
 * the sending system: ``Claim.extension[TransmissionIdentifiers].extension[interchangeSenderID]``
@@ -34,6 +35,9 @@ TRANSMISSION_IDENTIFIERS = (
 # PAS 2.2.1 narrative and Inferno: org-identifier; the topic's filterParameter and the IG
 # example: orgIdentifier; PAS 2.0.1: identifier.
 FILTER_NAMES = ("org-identifier", "orgIdentifier", "identifier")
+# backport-payload-content codes: PAS 2.2.1 wants full-resource only; PAS 2.0.1 SHALL id-only
+# and MAY full-resource.
+FULL_RESOURCE, ID_ONLY = "full-resource", "id-only"
 _FILTER = re.compile(
     r"^(?:ClaimResponse\?)?(?P<name>[A-Za-z-]+)(?::eq)?=(?P<values>.*)$", re.DOTALL
 )
@@ -48,19 +52,21 @@ def is_pas_topic(criteria: Any) -> bool:
     return isinstance(criteria, str) and criteria.split("|", 1)[0] == PAS_TOPIC
 
 
-def parse_filter(text: str) -> list[str]:
-    """``org-identifier=A,B`` (or ``orgIdentifier=``, ``identifier=``) → ``["A", "B"]``."""
+def parse_filter(text: str, name: str = "org-identifier") -> list[str]:
+    """``org-identifier=A,B`` (or ``orgIdentifier=``, ``identifier=``) → ``["A", "B"]``; every
+    spelling is matched the same way. ``name`` is the spelling the error messages suggest
+    (PAS 2.2.1: ``org-identifier``; PAS 2.0.1: ``identifier``)."""
     found = _FILTER.match(text.strip())
     if found is None or found.group("name") not in FILTER_NAMES:
         raise FilterError(
             "the PAS topic filters only by the requesting organization: write "
-            "'org-identifier=<identifier>[,<identifier>...]'"
+            f"'{name}=<identifier>[,<identifier>...]'"
         )
     values = [v.strip() for v in found.group("values").split(",")]
     if not values or any(not v or re.search(r"\s", v) for v in values):
         raise FilterError(
-            "org-identifier needs one or more comma-separated identifiers without spaces, "
-            "e.g. 'org-identifier=N123456,4543315'"
+            f"{name} needs one or more comma-separated identifiers without spaces, "
+            f"e.g. '{name}=N123456,4543315'"
         )
     return values
 

@@ -53,7 +53,9 @@ def _body(services: Services, j: outbox.Job) -> bytes:
     if j.payload is None:
         raise ValueError("event without a payload")
     event = bundles.Event(j.event_number, j.created_at, j.payload)
-    return bundles.event_notification(base, state, event, now)
+    return bundles.event_notification(
+        base, state, event, now, content=j.payload_content, pas_version=j.pas_version
+    )
 
 
 def deliver_one(

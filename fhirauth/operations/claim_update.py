@@ -97,9 +97,10 @@ def find_authorization(
 
 
 def _find(session: Session, req: PasRequest) -> Authorization | None:
+    # A 2.0.1 update often carries the original request's identifiers as its own, with or
+    # without a Claim.related naming a prior the bundle does not hold.
     keys = claim_identifiers(req.prior.resource) if req.prior else []
-    if not req.is_update:  # a 2.0.1 update carries the original request's identifiers
-        keys += claim_identifiers(req.claim.resource)
+    keys += claim_identifiers(req.claim.resource)
     if req.prior_reference and _ident(req.prior_reference.get("identifier")):
         keys.append(str(_ident(req.prior_reference["identifier"])))
     member = member_id(req.coverages[0].resource if req.coverages else {}, req.patient.resource)

@@ -7,6 +7,8 @@ when the deployment allows it), payload ``application/fhir+json`` with ``full-re
 content, headers of the form ``Name: value``, and a filter
 ``_criteria.extension[backport-filter-criteria]`` = ``org-identifier=<id>[,<id>...]``
 (``orgIdentifier=`` and 2.0.1's ``identifier=`` too; several filter extensions add up).
+Through the PAS 2.0.1 base the content may also be ``id-only`` (``subscription_v201``); each
+subscription keeps the PAS version and payload content it was last written with.
 
 A created or updated Subscription answers with status ``requested``; the worker then POSTs the
 handshake and makes it ``active`` (or ``error``). A client may PUT status ``off`` to pause it.
@@ -39,12 +41,13 @@ from fhirauth.notifications.topic import (
     is_pas_topic,
     parse_filter,
 )
+from fhirauth.operations.subscription_v201 import V221, Rules, rules
 from fhirauth.outbound import address_refusal
 from fhirauth.principal import Principal
 from fhirauth.services import Services
 from fhirauth.store.models import Subscription, SubscriptionFilter
 
-PROFILE = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/profile-subscription"
+PROFILE = V221.profile
 FHIR_JSON = "application/fhir+json"
 STATUSES = ("requested", "active", "error", "off")
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
@@ -70,6 +73,8 @@ class Spec:
     ends_at: datetime | None
     off: bool
     id: Any = None  # as sent: an update must name the subscription it replaces
+    content: str = "full-resource"  # backport-payload-content
+    pas_version: str = "2.2.1"  # of the base it came through
 
 
 @dataclass(frozen=True)
@@ -86,9 +91,15 @@ def _rejected(issues: list[Issue]) -> FhirError:
     return FhirError(issues, 422)
 
 
-def parse(body: bytes | str | dict[str, Any], settings: NotificationSettings) -> Spec:
-    """Check a Subscription a client sent; raise ``Invalid`` (400) when it is not a valid R4
-    Subscription and a 422 ``FhirError`` when it asks for what this server does not do."""
+def parse(
+    body: bytes | str | dict[str, Any],
+    settings: NotificationSettings,
+    pas_version: str = "2.2.1",
+) -> Spec:
+    """Check a Subscription a client sent through the base of ``pas_version``; raise
+    ``Invalid`` (400) when it is not a valid R4 Subscription and a 422 ``FhirError`` when it
+    asks for what this server does not do."""
+    version = rules(pas_version)
     data = load_json(body) if isinstance(body, bytes | str) else body
     if not isinstance(data, dict):
         raise invalid("The body must be a FHIR resource (a JSON object)", code="structure")
@@ -118,7 +129,7 @@ def parse(body: bytes | str | dict[str, Any], settings: NotificationSettings) ->
                 ("Subscription.criteria",),
             )
         )
-    filters = _filters(data, issues)
+    filters = _filters(data, issues, version.filter_name)
     channel = data["channel"]
     if channel.get("type") != "rest-hook":
         issues.append(
@@ -143,12 +154,11 @@ def parse(body: bytes | str | dict[str, Any], settings: NotificationSettings) ->
         for e in (channel.get("_payload") or {}).get("extension") or []
         if isinstance(e, dict) and e.get("url") == PAYLOAD_CONTENT
     ]
-    if contents != ["full-resource"]:
+    if len(contents) != 1 or contents[0] not in version.contents:
         issues.append(
             Issue(
                 "not-supported" if contents else "required",
-                "PAS notifications carry the full response Bundle: the payload needs exactly "
-                "one backport-payload-content extension with the code full-resource",
+                version.content_message,
                 (_CONTENT_PATH,),
             )
         )
@@ -169,10 +179,12 @@ def parse(body: bytes | str | dict[str, Any], settings: NotificationSettings) ->
         ends_at=ends_at,
         off=status == "off",
         id=data.get("id"),
+        content=contents[0],
+        pas_version=version.version,
     )
 
 
-def _filters(data: dict[str, Any], issues: list[Issue]) -> tuple[str, ...]:
+def _filters(data: dict[str, Any], issues: list[Issue], name: str) -> tuple[str, ...]:
     texts = [
         e.get("valueString")
         for e in (data.get("_criteria") or {}).get("extension") or []
@@ -183,7 +195,7 @@ def _filters(data: dict[str, Any], issues: list[Issue]) -> tuple[str, ...]:
             Issue(
                 "required",
                 "A PAS subscription is made per sending system: add a backport-filter-criteria "
-                "extension to criteria, e.g. 'org-identifier=N123456'",
+                f"extension to criteria, e.g. '{name}=N123456'",
                 (_FILTER_PATH,),
             )
         )
@@ -193,7 +205,7 @@ def _filters(data: dict[str, Any], issues: list[Issue]) -> tuple[str, ...]:
         try:
             if not isinstance(text, str):
                 raise FilterError("the filter criteria is a valueString")
-            values += [v for v in parse_filter(text) if v not in values]
+            values += [v for v in parse_filter(text, name) if v not in values]
         except FilterError as exc:
             issues.append(
                 Issue("not-supported", f"Filter criteria: {exc}", (f"{_FILTER_PATH}[{i}]",))
@@ -202,12 +214,12 @@ def _filters(data: dict[str, Any], issues: list[Issue]) -> tuple[str, ...]:
         issues.append(
             Issue(
                 "too-costly",
-                f"At most {MAX_FILTER_VALUES} org-identifier values per subscription",
+                f"At most {MAX_FILTER_VALUES} {name} values per subscription",
                 (_FILTER_PATH,),
             )
         )
     if any(len(v) > 512 for v in values):
-        issues.append(Issue("invalid", "An org-identifier value is too long", (_FILTER_PATH,)))
+        issues.append(Issue("invalid", f"An {name} value is too long", (_FILTER_PATH,)))
     return tuple(values)
 
 
@@ -276,7 +288,7 @@ def render(sub: Subscription) -> dict[str, Any]:
         "meta": {
             "versionId": str(sub.version),
             "lastUpdated": instant(sub.updated_at),
-            "profile": [PROFILE],
+            "profile": [_rules(sub).profile],
         },
         **sub.resource,
         "status": sub.status,
@@ -284,6 +296,10 @@ def render(sub: Subscription) -> dict[str, Any]:
     if sub.status == "error" and sub.error:
         out["error"] = sub.error
     return out
+
+
+def _rules(sub: Subscription) -> Rules:
+    return rules(sub.pas_version or V221.version)
 
 
 def _stored(sub: Subscription) -> Stored:
@@ -314,6 +330,8 @@ def _apply(sub: Subscription, spec: Spec) -> None:
     sub.payload = spec.payload
     sub.headers = list(spec.headers)
     sub.ends_at = spec.ends_at
+    sub.pas_version = spec.pas_version
+    sub.payload_content = spec.content
 
 
 def _own_filters(spec: Spec, principal: Principal) -> None:
@@ -333,8 +351,9 @@ def create(
     services: Services,
     pas_version: str = "2.2.1",
 ) -> Stored:
-    """Store a new subscription as ``requested`` and queue its handshake."""
-    spec = parse(body, notification_settings(services.settings))
+    """Store a new subscription as ``requested`` and queue its handshake; ``pas_version`` is
+    that of the base it came through, whose rules it follows."""
+    spec = parse(body, notification_settings(services.settings), pas_version)
     _own_filters(spec, principal)
     now = services.clock()
     sub = Subscription(
@@ -369,8 +388,9 @@ def update(
     pas_version: str = "2.2.1",
 ) -> Stored:
     """Replace a subscription. Status ``off`` pauses it; anything else asks for a new handshake
-    (``requested``), after which events held back meanwhile are delivered."""
-    spec = parse(body, notification_settings(services.settings))
+    (``requested``), after which events held back meanwhile are delivered. It follows the rules
+    of the base it is replaced through from then on."""
+    spec = parse(body, notification_settings(services.settings), pas_version)
     _own_filters(spec, principal)
     body_id = spec.id
     if body_id is not None and body_id != sub_id:

@@ -230,6 +230,21 @@ def item_context(
     )
 
 
+def diagnosis_code(
+    diagnosis: dict[str, Any], resolve: Callable[[Any], dict[str, Any] | None]
+) -> dict[str, Any] | None:
+    """A Claim.diagnosis as a CodeableConcept: diagnosisCodeableConcept, or the code of the
+    Condition that diagnosisReference points at (EHRs send either; PAS asks for the first)."""
+    concept = diagnosis.get("diagnosisCodeableConcept")
+    if isinstance(concept, dict):
+        return concept
+    condition = resolve(diagnosis.get("diagnosisReference"))
+    if condition and condition.get("resourceType") == "Condition":
+        code = condition.get("code")
+        return code if isinstance(code, dict) else None
+    return None
+
+
 def claim_contexts(
     claim: dict[str, Any],
     *,
@@ -239,14 +254,13 @@ def claim_contexts(
     today: date,
 ) -> list[ItemContext]:
     """One context per Claim item. ``resolve`` turns a Reference into the bundle resource."""
-    all_dx = [
-        d.get("diagnosisCodeableConcept")
+    coded_dx = [
+        (d.get("sequence"), diagnosis_code(d, resolve))
         for d in claim.get("diagnosis") or []
-        if d.get("diagnosisCodeableConcept")
+        if isinstance(d, dict)
     ]
-    dx_by_seq = {
-        d.get("sequence"): d.get("diagnosisCodeableConcept") for d in claim.get("diagnosis") or []
-    }
+    all_dx = [dx for _, dx in coded_dx if dx]
+    dx_by_seq = dict(coded_dx)
     info = [i for i in claim.get("supportingInfo") or [] if isinstance(i, dict)]
     supporting = [r for r in (resolve(i.get("valueReference")) for i in info) if r]
     out = []

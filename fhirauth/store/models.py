@@ -196,6 +196,12 @@ class Subscription(Base):
     resource: Mapped[dict[str, Any]]
     endpoint: Mapped[str] = mapped_column(Text)
     payload: Mapped[str] = mapped_column(String(255))
+    # The PAS version of the base it was last written through (2.2.1 | 2.0.1), and its
+    # backport-payload-content (full-resource | id-only: PAS 2.0.1 only).
+    pas_version: Mapped[str] = mapped_column(String(8), default="2.2.1", server_default="2.2.1")
+    payload_content: Mapped[str] = mapped_column(
+        String(16), default="full-resource", server_default="full-resource"
+    )
     headers: Mapped[list[str]] = mapped_column(JSON)
     ends_at: Mapped[datetime | None]  # Subscription.end
     # The backport's events-since-subscription-start: the last event number given out.

@@ -4,8 +4,6 @@ sandbox scripts that make the next submission answer a chosen outcome."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -15,9 +13,6 @@ from fhir.resources.R4B.operationoutcome import OperationOutcome
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from fhirauth import create_app
-from fhirauth.clock import fixed_clock
-from fhirauth.config import Settings
 from fhirauth.services import Services
 from fhirauth.store.models import Authorization, SandboxScript
 from tests.conftest import EXAMPLES, NOW
@@ -169,20 +164,6 @@ def test_with_sandbox_mode_off_a_repost_replays_whatever_was_asked(
 
 
 # --- Sandbox on ----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def sandbox_services(settings: Settings) -> Iterator[Services]:
-    services = Services.build(replace(settings, sandbox=True), clock=fixed_clock(NOW))
-    yield services
-    services.engine.dispose()
-
-
-@pytest.fixture
-def sandbox(sandbox_services: Services) -> FlaskClient:
-    app = create_app(services=sandbox_services)
-    app.config["TESTING"] = False
-    return app.test_client()
 
 
 def script(client: FlaskClient, outcome: str, count: int = 1) -> list[str]:

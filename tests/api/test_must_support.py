@@ -9,9 +9,11 @@ inquiries; (b) across the answers to one request posted once per sandbox outcome
 sequence and an inquiry, which is what a payer running the suite produces.
 
 The must-support paths come from the IG package when ../shared holds it, else from our own
-profiles. Elements that describe the member, the service or the stay are echoed from the
-request, never invented (fhirauth/decision/response.py): a request that does not carry them
-gets answers without them, which ``test_a_bare_request_misses_only_what_it_did_not_send`` pins.
+profiles, read so that they give the IG's paths for ClaimResponse (``SPELLED_OUT``): a bare
+clone runs every test here. Elements that describe the member, the service or the stay are
+echoed from the request, never invented (fhirauth/decision/response.py): a request that does
+not carry them gets answers without them, which
+``test_a_bare_request_misses_only_what_it_did_not_send`` pins.
 """
 
 from __future__ import annotations
@@ -109,23 +111,50 @@ def _slice_filter(owner: Element, piece: Element) -> Callable[[Any], bool]:
     return lambda v: isinstance(v, dict) and all(_contains(v.get(p), w) for p, w in wanted)
 
 
-def must_support(profile: Profile) -> dict[str, tuple[Step, ...]]:
-    """Element id → how to reach it in an instance, for every must-support element."""
-    out: dict[str, tuple[Step, ...]] = {}
+# The data-type profiles whose must-support elements the IG's snapshots list under the elements
+# typed with them (ClaimResponse.identifier.extension:subDepartment). Our profiles only name
+# them, so without ../shared the walk goes there to find the same paths. (The IG does not
+# spell out profile-quantity's under ClaimResponse.addItem.quantity, so neither does this.)
+SPELLED_OUT = {PAS + "profile-identifier"}
 
-    def walk(el: Element, steps: tuple[Step, ...]) -> None:
+
+def _type_profile(el: Element, reg: Registry | None) -> Profile | None:
+    """The :data:`SPELLED_OUT` profile an element of one of our profiles is typed with."""
+    if reg is None or el.children or el.slices or len(el.types) != 1:
+        return None
+    (ref,) = el.types
+    if len(ref.profiles) != 1 or unversioned(ref.profiles[0]) not in SPELLED_OUT:
+        return None
+    return reg.get(unversioned(ref.profiles[0]))
+
+
+def must_support(profile: Profile, reg: Registry | None = None) -> dict[str, tuple[Step, ...]]:
+    """Element id → how to reach it in an instance, for every must-support element; with
+    ``reg`` and a profile that is not a snapshot, through the data-type profiles its elements
+    name (see :func:`_type_profile`). A snapshot says all it requires itself."""
+    out: dict[str, tuple[Step, ...]] = {}
+    if profile.complete:
+        reg = None
+
+    def walk(el: Element, steps: tuple[Step, ...], prefix: tuple[str, str] | None) -> None:
+        def key(e: Element) -> str:  # the element's id as the profiled resource's snapshot has it
+            return e.id if prefix is None else prefix[1] + e.id[len(prefix[0]) :]
+
         for name, child in el.children.items():
             here = (*steps, Step(name))
             if child.must_support:
-                out[child.id] = here
-            walk(child, here)
+                out[key(child)] = here
+            walk(child, here, prefix)
+            typed = _type_profile(child, reg)
+            if typed is not None:
+                walk(typed.root, here, (typed.root.id, key(child)))
             for piece in child.slices.values():
                 there = (*steps, Step(name, _slice_filter(child, piece)))
                 if piece.must_support:
-                    out[piece.id] = there
-                walk(piece, there)
+                    out[key(piece)] = there
+                walk(piece, there, prefix)
 
-    walk(profile.root, ())
+    walk(profile.root, (), None)
     return out
 
 
@@ -154,7 +183,7 @@ def present(resource: dict[str, Any], steps: tuple[Step, ...]) -> bool:
 
 
 def missing(kind: str, resources: list[dict[str, Any]], reg: Registry) -> set[str]:
-    paths = must_support(reg.get(PAS + PROFILES[kind]))
+    paths = must_support(reg.get(PAS + PROFILES[kind]), reg)
     assert paths, kind
     return {i for i, steps in paths.items() if not any(present(r, steps) for r in resources)}
 

@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
-from dataclasses import replace
 from typing import Any
 
 import pytest
 from fhir.resources.R4B.bundle import Bundle
-from flask import Flask
 from flask.testing import FlaskClient
 
-from fhirauth import create_app
-from fhirauth.clock import fixed_clock
-from fhirauth.config import Settings
 from fhirauth.conformance import Registry, validate_bundle
-from fhirauth.services import Services
-from tests.conftest import EXAMPLES, NOW, SHARED_PAS
+from tests.conftest import EXAMPLES, SHARED_PAS
 from tests.inquiries import inquiry_of
 from tests.pas import PAS, base_of, review_actions
 from tests.updates import cancel_item
@@ -30,14 +23,6 @@ PACKAGE_201 = SHARED_PAS / "packages" / "hl7.fhir.us.davinci-pas-2.0.1.tgz"
 needs_ig = pytest.mark.skipif(
     not PACKAGE_201.exists(), reason=f"needs the PAS 2.0.1 IG files in {SHARED_PAS}"
 )
-
-
-@pytest.fixture
-def sandbox(settings: Settings) -> Iterator[FlaskClient]:
-    svc = Services.build(replace(settings, sandbox=True), clock=fixed_clock(NOW))
-    app: Flask = create_app(services=svc)
-    yield app.test_client()
-    svc.engine.dispose()
 
 
 def load(name: str) -> dict[str, Any]:

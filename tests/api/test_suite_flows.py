@@ -19,19 +19,13 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
-from dataclasses import replace
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 
-from fhirauth import create_app
-from fhirauth.clock import fixed_clock
-from fhirauth.config import Settings
 from fhirauth.fhir.bundle import Entry, resolve
-from fhirauth.services import Services
-from tests.conftest import EXAMPLES, NOW
+from tests.conftest import EXAMPLES
 from tests.inquiries import inquiry_of
 from tests.pas import (
     PAS,
@@ -50,15 +44,6 @@ HCPCS = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
 
 def load(name: str) -> dict[str, Any]:
     return json.loads((EXAMPLES / name).read_text())
-
-
-@pytest.fixture
-def sandbox(settings: Settings) -> Iterator[FlaskClient]:
-    services = Services.build(replace(settings, sandbox=True), clock=fixed_clock(NOW))
-    app = create_app(services=services)
-    app.config["TESTING"] = False
-    yield app.test_client()
-    services.engine.dispose()
 
 
 def script(client: FlaskClient, outcome: str) -> None:

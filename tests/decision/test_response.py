@@ -442,3 +442,97 @@ def test_an_error_response_requests_no_documentation() -> None:
     got = rejected(many_outcomes())
     assert got.created == []
     assert "communicationRequest" not in got.claim_response
+
+
+CT_HEAD = "approve-ct-head.json"
+PRACTITIONER = "http://ehr.example.org/fhir/Practitioner/prac-lindqvist"
+ROLE = "http://ehr.example.org/fhir/PractitionerRole/role-lindqvist-ffu"
+
+
+def test_a_practitioner_requestor_is_answered_through_their_practitioner_role() -> None:
+    """PAS ClaimResponse.requestor is an Organization or a PractitionerRole, not a Practitioner."""
+    bundle = example(CT_HEAD)
+    claim_of(bundle)["provider"] = {"reference": "Practitioner/prac-lindqvist"}
+    assert answer(bundle).claim_response["requestor"] == {"reference": ROLE}
+
+
+def test_a_practitioner_requestor_without_a_role_leaves_the_requestor_out() -> None:
+    bundle = example(CT_HEAD)
+    claim_of(bundle)["provider"] = {"reference": "Practitioner/prac-lindqvist"}
+    bundle["entry"] = [e for e in bundle["entry"] if e["fullUrl"] != ROLE]
+    claim_of(bundle)["careTeam"][0]["provider"] = {"reference": "Practitioner/prac-lindqvist"}
+    assert "requestor" not in answer(bundle).claim_response
+
+
+def test_a_role_requestor_receives_documentation_requests_as_its_practitioner(
+    many_outcomes_by_role: Answer,
+) -> None:
+    """CommunicationRequest.recipient is a Practitioner or an Organization."""
+    requests = communication_requests(many_outcomes_by_role)
+    assert requests
+    assert all(r["recipient"] == [{"reference": PRACTITIONER}] for r in requests.values())
+
+
+@pytest.fixture(scope="module")
+def many_outcomes_by_role() -> Answer:
+    bundle = many_outcomes()
+    claim_of(bundle)["provider"] = {"reference": "PractitionerRole/role-lindqvist-ffu"}
+    return answer(bundle)
+
+
+def test_only_diagnosis_codes_the_binding_allows_are_communicated() -> None:
+    """communicatedDiagnosis is bound (required) to X12278DiagnosisCodes: a WHO ICD-10 coding
+    is not repeated, its ICD-10-CM sibling (under an older URL) is, spelled canonically."""
+    bundle = example(CT_HEAD)
+    (first, second) = claim_of(bundle)["diagnosis"]
+    first["diagnosisCodeableConcept"]["coding"][0]["system"] = "http://hl7.org/fhir/sid/icd-10"
+    second["diagnosisCodeableConcept"]["coding"][0]["system"] = "urn:oid:2.16.840.1.113883.6.90"
+    got = answer(bundle)
+    communicated = [
+        e["valueCodeableConcept"]["coding"]
+        for e in got.item(1)["extension"]
+        if e["url"] == PAS + "extension-communicatedDiagnosis"
+    ]
+    assert communicated == [
+        [
+            {
+                "system": "http://hl7.org/fhir/sid/icd-10-cm",
+                "code": "R51.9",
+                "display": "Headache, unspecified",
+            }
+        ]
+    ]
+
+
+def test_a_referenced_diagnosis_is_communicated_with_its_condition_code() -> None:
+    bundle = example(CT_HEAD)
+    first = claim_of(bundle)["diagnosis"][0]
+    code = first.pop("diagnosisCodeableConcept")
+    first["diagnosisReference"] = {"reference": "urn:uuid:7a1c56a8-0d1e-4b7e-9a44-25c1f1b8a901"}
+    bundle["entry"].append(
+        {
+            "fullUrl": "urn:uuid:7a1c56a8-0d1e-4b7e-9a44-25c1f1b8a901",
+            "resource": {
+                "resourceType": "Condition",
+                "subject": {"reference": "Patient/pt-2210"},
+                "code": code,
+            },
+        }
+    )
+    got = answer(bundle)
+    communicated = [
+        e["valueCodeableConcept"]["coding"][0]["code"]
+        for e in got.item(1)["extension"]
+        if e["url"] == PAS + "extension-communicatedDiagnosis"
+    ]
+    assert communicated == ["S06.0X0A", "R51.9"]
+
+
+def test_the_authorized_code_is_repeated_in_the_spelling_its_value_set_names() -> None:
+    """itemAuthorizedDetail.productOrServiceCode is bound to X12278RequestedServiceType: codings
+    of other systems are left out (the corpus's LOINC line), an alias is written canonically."""
+    bundle = example(CT_HEAD)
+    set_code(item_of(bundle), "70450", "https://www.ama-assn.org/go/cpt")
+    detail = extension(answer(bundle).item(1), "extension-itemAuthorizedDetail")
+    (code,) = [e for e in detail["extension"] if e["url"] == "productOrServiceCode"]
+    assert code["valueCodeableConcept"]["coding"][0]["system"] == "http://www.ama-assn.org/go/cpt"

@@ -302,3 +302,33 @@ def test_a_relative_reference_from_a_non_restful_fullurl_resolves_to_nothing() -
     entries = parse_request(example(ABSOLUTE)).entries
     odd = Entry(0, "http://ehr.example.org/claims/latest", entries[0].resource)
     assert resolve("Patient/" + entries[4].resource["id"], odd, entries) == []
+
+
+def test_the_focal_coverage_comes_first_wherever_it_is_listed() -> None:
+    bundle = example(ABSOLUTE)
+    primary = bundle["entry"][3]["resource"]
+    secondary = {**copy.deepcopy(primary), "id": "cov-secondary", "subscriberId": "SEC-1"}
+    del secondary["identifier"]
+    bundle["entry"].append(
+        {"fullUrl": "http://ehr.example.org/fhir/Coverage/cov-secondary", "resource": secondary}
+    )
+    claim_of(bundle)["insurance"] = [
+        {"sequence": 1, "focal": False, "coverage": {"reference": "Coverage/cov-secondary"}},
+        {"sequence": 2, "focal": True, "coverage": {"reference": "Coverage/cov-2210-dhp"}},
+    ]
+    req = parse_request(bundle)
+    assert [c.resource["id"] for c in req.coverages] == ["cov-2210-dhp", "cov-secondary"]
+    assert [c.index for c in req.coverages] == [3, 7]
+
+
+def test_coverages_keep_the_senders_order_when_the_focal_one_is_first() -> None:
+    bundle = example(ABSOLUTE)
+    secondary = {**copy.deepcopy(bundle["entry"][3]["resource"]), "id": "cov-secondary"}
+    bundle["entry"].append(
+        {"fullUrl": "http://ehr.example.org/fhir/Coverage/cov-secondary", "resource": secondary}
+    )
+    claim_of(bundle)["insurance"].append(
+        {"sequence": 2, "focal": False, "coverage": {"reference": "Coverage/cov-secondary"}}
+    )
+    req = parse_request(bundle)
+    assert [c.resource["id"] for c in req.coverages] == ["cov-2210-dhp", "cov-secondary"]

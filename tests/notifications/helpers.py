@@ -177,9 +177,10 @@ def subscription(
     *,
     filters: tuple[str, ...] = ("org-identifier=NSNEURO",),
     headers: tuple[str, ...] = ("Authorization: Bearer notify-token-1",),
+    content: str = "full-resource",
     **extra: Any,
 ) -> dict[str, Any]:
-    """A PAS Subscription as an EHR would POST it."""
+    """A PAS Subscription as an EHR would POST it (``content``: its backport-payload-content)."""
     resource: dict[str, Any] = {
         "resourceType": "Subscription",
         "status": "requested",
@@ -190,7 +191,7 @@ def subscription(
             "type": "rest-hook",
             "endpoint": endpoint,
             "payload": FHIR_JSON,
-            "_payload": {"extension": [{"url": PAYLOAD_CONTENT, "valueCode": "full-resource"}]},
+            "_payload": {"extension": [{"url": PAYLOAD_CONTENT, "valueCode": content}]},
             "header": list(headers),
         },
     }

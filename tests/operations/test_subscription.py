@@ -17,13 +17,14 @@ from fhirauth.fhir.bundle import parse_request
 from fhirauth.notifications import outbox
 from fhirauth.notifications.settings import NotificationSettings
 from fhirauth.notifications.topic import (
+    PAYLOAD_CONTENT,
     FilterError,
     matches,
     parse_filter,
     request_keys,
 )
 from fhirauth.operations import subscription as ops
-from fhirauth.principal import Principal
+from fhirauth.principal import ANONYMOUS, Principal
 from fhirauth.services import Services
 from fhirauth.store.models import OutboxEvent, Subscription
 from tests.conftest import EXAMPLES
@@ -294,3 +295,143 @@ def test_a_filter_may_name_only_the_clients_own_organizations(nservices: Service
         subscription(ENDPOINT, filters=("org-identifier=1952488215",)), carol, nservices
     )
     assert made.resource["status"] == "requested"
+
+
+# --- PAS 2.0.1: id-only and the identifier= filter -------------------------------------------
+
+V221_CONTENT = (
+    "PAS notifications carry the full response Bundle: the payload needs exactly "
+    "one backport-payload-content extension with the code full-resource"
+)
+BACKPORT_SUBSCRIPTION = (
+    "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-subscription"
+)
+
+
+def test_id_only_is_what_pas_201_asks_for() -> None:
+    spec = ops.parse(
+        subscription(ENDPOINT, filters=("identifier=1752039689",), content="id-only"),
+        STRICT,
+        "2.0.1",
+    )
+    assert (spec.content, spec.pas_version, spec.filters) == ("id-only", "2.0.1", ("1752039689",))
+    full = ops.parse(
+        subscription(ENDPOINT, filters=("org-identifier=NSNEURO",)), STRICT, pas_version="2.0.1"
+    )
+    assert (full.content, full.pas_version, full.filters) == (
+        "full-resource",
+        "2.0.1",
+        ("NSNEURO",),
+    )
+
+
+def test_id_only_is_refused_through_the_221_base_as_before() -> None:
+    body = subscription(ENDPOINT, filters=("identifier=1752039689",), content="id-only")
+    for args in ((), ("2.2.1",)):
+        with pytest.raises(FhirError) as caught:
+            ops.parse(body, STRICT, *args)
+        assert caught.value.status == 422
+        (issue,) = caught.value.issues
+        assert issue.diagnostics == V221_CONTENT
+        assert issue.expression == (f"Subscription.channel.payload.extension('{PAYLOAD_CONTENT}')",)
+    spec = ops.parse(subscription(ENDPOINT, filters=("identifier=1752039689",)), STRICT)
+    assert (spec.content, spec.pas_version, spec.filters) == (
+        "full-resource",
+        "2.2.1",
+        ("1752039689",),
+    )
+
+
+@pytest.mark.parametrize(
+    "contents", [[], ["empty"], ["id-only", "full-resource"], ["id-only", "id-only"]]
+)
+def test_pas_201_payload_contents_we_refuse(contents: list[str]) -> None:
+    body = subscription(ENDPOINT, filters=("identifier=1752039689",))
+    body["channel"]["_payload"]["extension"] = [
+        {"url": PAYLOAD_CONTENT, "valueCode": c} for c in contents
+    ]
+    with pytest.raises(FhirError) as caught:
+        ops.parse(body, STRICT, "2.0.1")
+    assert caught.value.status == 422
+    (issue,) = caught.value.issues
+    assert issue.code == ("required" if not contents else "not-supported")
+    assert "id-only" in issue.diagnostics
+
+
+def test_pas_201_filter_messages_speak_of_identifier() -> None:
+    body = subscription(ENDPOINT, filters=("patient=Patient/1",), content="id-only")
+    with pytest.raises(FhirError) as caught:
+        ops.parse(body, STRICT, "2.0.1")
+    assert "'identifier=<identifier>" in caught.value.issues[0].diagnostics
+    del body["_criteria"]
+    with pytest.raises(FhirError) as caught:
+        ops.parse(body, STRICT, "2.0.1")
+    assert "'identifier=N123456'" in caught.value.issues[0].diagnostics
+
+
+def test_unknown_pas_version() -> None:
+    with pytest.raises(ValueError):
+        ops.parse(subscription(ENDPOINT), STRICT, "3.0.0")
+
+
+def test_a_201_subscription_is_stored_and_rendered_as_made(nservices: Services) -> None:
+    body = subscription(ENDPOINT, filters=("identifier=1752039689",), content="id-only")
+    stored = ops.create(body, ALICE, nservices, pas_version="2.0.1")
+    sub = stored.resource
+    R4Subscription.model_validate(sub)
+    assert sub["meta"]["profile"] == [BACKPORT_SUBSCRIPTION]
+    assert sub["channel"]["_payload"] == body["channel"]["_payload"]
+    assert sub["_criteria"] == body["_criteria"]
+    assert ops.read(stored.id, ALICE, nservices).resource == sub
+    with nservices.sessions() as session:
+        row = session.get(Subscription, stored.id)
+        assert row is not None
+        assert (row.pas_version, row.payload_content) == ("2.0.1", "id-only")
+    bundle = ops.status(stored.id, ALICE, nservices)
+    Bundle.model_validate(bundle)
+    assert bundle["total"] == 1
+
+    # Through the 2.2.1 base it follows 2.2.1's rules: id-only is refused, full-resource taken.
+    with pytest.raises(FhirError) as caught:
+        ops.update(stored.id, {**body, "id": stored.id}, ALICE, nservices)
+    assert caught.value.status == 422
+    again = ops.update(stored.id, subscription(ENDPOINT), ALICE, nservices)
+    assert again.resource["meta"]["profile"] == [ops.PROFILE]
+    with nservices.sessions() as session:
+        row = session.get(Subscription, stored.id)
+        assert row is not None
+        assert (row.pas_version, row.payload_content) == ("2.2.1", "full-resource")
+
+
+def test_a_221_subscription_keeps_its_defaults(nservices: Services) -> None:
+    stored = ops.create(subscription(ENDPOINT), ALICE, nservices)
+    assert stored.resource["meta"]["profile"] == [ops.PROFILE]
+    with nservices.sessions() as session:
+        row = session.get(Subscription, stored.id)
+        assert row is not None
+        assert (row.pas_version, row.payload_content) == ("2.2.1", "full-resource")
+
+
+@pytest.mark.parametrize(
+    ("value", "matched"),
+    [
+        ("1752039689", True),  # the requestor organization's NPI
+        (f"{NPI}|1752039689", True),
+        ("NSNEURO", True),  # the sending system, as org-identifier= would match
+        ("urn:other|1752039689", False),
+        ("1558244418", False),  # the insurer
+    ],
+)
+def test_identifier_filters_match_like_org_identifier(
+    nservices: Services, value: str, matched: bool
+) -> None:
+    body = subscription(ENDPOINT, filters=(f"identifier={value}",), content="id-only")
+    sub_id = ops.create(body, ANONYMOUS, nservices, pas_version="2.0.1").id
+    _activate(nservices, sub_id)
+    req = parse_request(load("pend-mri-brain.json"))
+    with nservices.sessions.begin() as session:
+        count = outbox.record_change(
+            session, authorization_id="a", request=req, response_bundle=b"{}", at=nservices.clock()
+        )
+    assert count == int(matched)
+    assert matches([value], request_keys(req)) is matched

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from fhirauth.policy.context import is_expedited
+from fhirauth.policy.engine import evaluate_item
 from tests.policy.bundles import (
     CPT,
     LOINC,
@@ -17,6 +18,7 @@ from tests.policy.bundles import (
     claim_of,
     context,
     contexts,
+    demo_policy,
     example,
     item_of,
     resource_of,
@@ -375,3 +377,46 @@ def test_other_levels_of_service_are_not_expedited(level: str) -> None:
 
 def test_a_claim_without_any_signal_is_not_expedited() -> None:
     assert is_expedited({"resourceType": "Claim"}) is False
+
+
+def _diagnosis_as_condition(bundle: dict[str, Any], sequence: int) -> None:
+    """Move diagnosis ``sequence`` into a Condition entry the Claim points at."""
+    (dx,) = [d for d in claim_of(bundle)["diagnosis"] if d["sequence"] == sequence]
+    patient = claim_of(bundle)["patient"]["reference"]
+    base = bundle["entry"][0]["fullUrl"].rsplit("/", 2)[0]
+    bundle["entry"].append(
+        {
+            "fullUrl": f"{base}/Condition/dx-{sequence}",
+            "resource": {
+                "resourceType": "Condition",
+                "id": f"dx-{sequence}",
+                "code": dx.pop("diagnosisCodeableConcept"),
+                "subject": {"reference": patient},
+            },
+        }
+    )
+    dx["diagnosisReference"] = {"reference": f"Condition/dx-{sequence}"}
+
+
+def test_a_diagnosis_reference_supplies_the_conditions_code() -> None:
+    bundle = example(MIXED)
+    _diagnosis_as_condition(bundle, 3)
+    variables = context(bundle, 4).variables
+    assert dx_codes(variables["item"]["diagnosis"]) == ["L64.9"]
+    assert dx_codes(variables["diagnoses"]) == ["R51.9", "R42", "L64.9"]
+
+
+def test_a_diagnosis_reference_that_resolves_to_nothing_supplies_no_code() -> None:
+    bundle = example(MIXED)
+    _diagnosis_as_condition(bundle, 3)
+    bundle["entry"].pop()
+    variables = context(bundle, 4).variables
+    assert dx_codes(variables["diagnoses"]) == ["R51.9", "R42"]
+    assert dx_codes(variables["item"]["diagnosis"]) == ["R51.9", "R42"]  # none of its own left
+
+
+def test_a_ct_head_whose_diagnoses_are_conditions_is_approved_as_with_codes() -> None:
+    bundle = example(CT_HEAD)
+    _diagnosis_as_condition(bundle, 1)
+    _diagnosis_as_condition(bundle, 2)
+    assert evaluate_item(demo_policy(), context(bundle)).action == "A1"

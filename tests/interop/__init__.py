@@ -1,0 +1,1 @@
+"""A robustness corpus: request bundles in the shapes real EHR senders produce."""
