@@ -17,7 +17,6 @@ from flask import Blueprint, Response
 from fhirauth.api import fhir, subscriptions
 from fhirauth.api.auth import current_principal
 from fhirauth.decision.v201 import as_v201
-from fhirauth.errors import NotFound
 from fhirauth.operations import claim_inquire, claim_submit, metadata
 
 PAS_VERSION = "2.0.1"
@@ -46,12 +45,11 @@ def claim_submit_op() -> Response:
 
 @bp.post("/Claim/$inquire")
 def claim_inquire_op() -> Response:
-    """2.0.1's ``$inquire`` returns one Bundle (``return`` 1..1): the most recent match."""
-    found = claim_inquire.inquire(fhir.json_body(), current_principal(), fhir.services())
-    bundles = [p["resource"] for p in found["parameter"]]
-    if not bundles:
-        raise NotFound("A prior authorization matching this inquiry (member, insurer, provider)")
-    return _answer(bundles[-1])
+    """2.0.1's ``$inquire`` returns one Bundle (``return`` 1..1): the most recent match, or
+    one saying that nothing matched (X12 901 AA)."""
+    services = fhir.services()
+    query, bundles = claim_inquire.find(fhir.json_body(), current_principal(), services)
+    return _answer(bundles[-1] if bundles else claim_inquire.not_found(query, services))
 
 
 @bp.get("/Claim/<claim_id>")

@@ -186,8 +186,9 @@ def claim_response(
         "preAuthRef": decision.pre_auth_ref,
         "preAuthPeriod": _period(period),
     }
-    if cr["requestor"] is None:
-        del cr["requestor"]
+    for key in ("requestor", "preAuthRef"):  # none to name (an inquiry that matched nothing)
+        if not cr[key]:
+            del cr[key]
     extensions = [_transmission(inquiry or req, req), _reviewer(decision)]
     extensions += [
         _authorized_provider_extension(url, typed=False)
@@ -305,9 +306,11 @@ def _request_adjudication(action: str, decision: Decision) -> dict[str, Any]:
 def _identifiers(claim: dict[str, Any], decision: Decision, naming: Naming) -> list[dict[str, Any]]:
     """Our authorization number, then the Claim's identifiers (its TRNs) as sent, with the
     PASIdentifier extensions (subDepartment, jurisdiction) they carry."""
-    out: list[dict[str, Any]] = [
-        {"system": naming.authorization_system, "value": decision.pre_auth_ref}
-    ]
+    out: list[dict[str, Any]] = (
+        [{"system": naming.authorization_system, "value": decision.pre_auth_ref}]
+        if decision.pre_auth_ref
+        else []
+    )
     for ident in claim.get("identifier") or []:
         if not (isinstance(ident, dict) and ident.get("system") and ident.get("value")):
             continue

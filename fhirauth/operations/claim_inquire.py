@@ -31,6 +31,7 @@ from fhirauth.decision.decide import AaaError, Decision, ItemDecision
 from fhirauth.decision.response import claim_response, response_bundle
 from fhirauth.errors import Forbidden, invalid
 from fhirauth.fhir.bundle import Entry, PasRequest, parse_request
+from fhirauth.fhir.systems import canonical
 from fhirauth.membership import member_id
 from fhirauth.operations.claim_submit import naming
 from fhirauth.policy import Documentation
@@ -115,7 +116,7 @@ def _item_matches(query: dict[str, Any], row: AuthorizationItem) -> bool:
         end_code = next((c.get("code") for c in codings(end)), None)
         ok = False
         for system, code in wanted:
-            if system != row.code_system or row.code is None:
+            if canonical(system) != canonical(row.code_system) or row.code is None:
                 continue
             if end_code and len(end_code) == len(code) == len(row.code):
                 ok = ok or code <= row.code <= end_code
@@ -165,9 +166,52 @@ def _matches(query: PasRequest, auth: Authorization, stored: PasRequest) -> bool
     return not filters or any(_item_matches(q, row) for q in filters for row in auth.items)
 
 
+# What a sandbox answers when the inquiry's filters match none of the member's authorizations.
+SANDBOX_NOTE = (
+    "Sandbox: no prior authorization matched this inquiry's filters (authorization numbers, "
+    "billablePeriod, item codes, certification dates, review action); the member's "
+    "authorizations for this provider are returned instead."
+)
+# An inquiry that matches nothing, in 2.0.1 terms (one Bundle, never none): X12 901 AA.
+NOT_FOUND = "No prior authorization on file matches this inquiry (member, insurer, provider)"
+
+
 def inquire(
     body: bytes | dict[str, Any], principal: Principal, services: Services
 ) -> dict[str, Any]:
+    """The answer to ``$inquire``: a Parameters with one ``return`` Bundle per match."""
+    _, bundles = find(body, principal, services)
+    return {
+        "resourceType": "Parameters",
+        "parameter": [{"name": "return", "resource": b} for b in bundles],
+    }
+
+
+def not_found(query: PasRequest, services: Services) -> dict[str, Any]:
+    """An inquiry response Bundle saying that nothing matched (PAS 2.0.1 answers one Bundle):
+    a Claim Inquiry Response with outcome error and X12 901 AA, authorization not found."""
+    error = AaaError("AA", NOT_FOUND, query.claim.path, "C")
+    decision = Decision("", services.clock(), (), (error,))
+    cr, _ = claim_response(
+        query, decision, response_id=services.ids(), naming=naming(services), inquiry=query
+    )
+    return response_bundle(
+        query,
+        cr,
+        created=[],
+        naming=naming(services),
+        bundle_id=services.ids(),
+        now=decision.decided_at,
+        profile="profile-pas-inquiry-response-bundle",
+    )
+
+
+def find(
+    body: bytes | dict[str, Any], principal: Principal, services: Services
+) -> tuple[PasRequest, list[dict[str, Any]]]:
+    """The inquiry and one inquiry response Bundle per authorization it matches. In sandbox
+    mode, when the filters exclude every authorization of the member that the inquirer may
+    see, those are answered instead, each with a note saying so."""
     query = parse_request(body)
     coverage = query.coverages[0].resource if query.coverages else {}
     member = member_id(coverage, query.patient.resource)
@@ -196,8 +240,8 @@ def inquire(
         )
     insurer_ids = _identifiers(query.insurer.resource)
     now = services.clock()
-    bundles = []
     with services.sessions() as session:
+        seen = []
         for auth, latest in _candidates(session, member):
             stored = parse_request(latest.raw)
             if (
@@ -206,14 +250,16 @@ def inquire(
                 and not (insurer_ids & _identifiers(stored.insurer.resource))
             ):
                 continue
-            if not inquirer & request_npis(stored):
-                continue
-            if _matches(query, auth, stored):
-                bundles.append(_response(session, auth, stored, query, services, now))
-    return {
-        "resourceType": "Parameters",
-        "parameter": [{"name": "return", "resource": b} for b in bundles],
-    }
+            if inquirer & request_npis(stored):
+                seen.append((auth, stored))
+        matched = [(a, s) for a, s in seen if _matches(query, a, s)]
+        note = None
+        if not matched and services.settings.sandbox:
+            matched, note = seen, SANDBOX_NOTE
+        bundles = [
+            _response(session, auth, stored, query, services, now, note) for auth, stored in matched
+        ]
+    return query, bundles
 
 
 def _candidates(session: Session, member: str) -> list[tuple[Authorization, Submission]]:
@@ -245,6 +291,7 @@ def _response(
     query: PasRequest,
     services: Services,
     now: Any,
+    note: str | None = None,
 ) -> dict[str, Any]:
     """A PAS inquiry response Bundle: the current result of every item (spec-46), the Claim it
     answers included and referenced (spec-44), and a PAS Task for each pended item still
@@ -260,6 +307,9 @@ def _response(
         inquiry=query,
     )
     cr["meta"]["versionId"] = str(auth.current_version)
+    if note:
+        notes = cr.setdefault("processNote", [])
+        notes.append({"number": len(notes) + 1, "type": "printoper", "text": note})
     return response_bundle(
         stored,
         cr,

@@ -29,7 +29,13 @@ from fhirauth.policy import (
     evaluate_item,
     is_expedited,
 )
-from fhirauth.policy.context import ItemContext, is_cancelled, requested_dates, signals_update
+from fhirauth.policy.context import (
+    ItemContext,
+    is_cancelled,
+    own_certification_types,
+    requested_dates,
+    signals_update,
+)
 from fhirauth.policy.loader import NoPolicy
 from fhirauth.principal import Principal
 from fhirauth.services import Services
@@ -162,7 +168,9 @@ def submit(body: bytes | dict[str, Any], principal: Principal, services: Service
                 auth_id, out = _initial(
                     session, req, body, digest, principal, services, received, None, refusals
                 )
-            elif req.is_update or signals_update(req.claim.resource):
+            elif (req.is_update or signals_update(req.claim.resource)) and not _new_in_sandbox(
+                session, req, principal, scripted
+            ):
                 from fhirauth.operations.claim_update import apply_update
 
                 auth_id, out = apply_update(
@@ -193,6 +201,31 @@ def submit(body: bytes | dict[str, Any], principal: Principal, services: Service
 
 
 _MAX_REPORTED = 20
+
+
+def _new_in_sandbox(
+    session: Session, req: PasRequest, principal: Principal, scripted: str | None
+) -> bool:
+    """Sandbox: a scripted update that the payer would refuse is decided as a new request (as
+    a 2.0.1 update without Claim.related that matches nothing is), so that it answers the
+    script. Refused are updates of an authorization this server never saw (X12 901 AA), of a
+    cancelled one, and changes to a denied one (41). The conformance kits send such requests:
+    must-support Claim Updates of a prior Claim they carry along, and initial requests that
+    reuse one Claim.identifier while flagging their items infoChanged, which reads as a 2.0.1
+    update of the request before (the kit's denial, then its pend). Without a script these
+    updates are refused."""
+    if scripted is None or scripted == "error":
+        return False
+    from fhirauth.operations.claim_update import find_authorization
+
+    auth = find_authorization(session, req, principal)
+    if auth is None or auth.status == "cancelled":
+        return True
+    claim = req.claim.resource
+    withdraws_only = "3" in own_certification_types(claim) or all(
+        is_cancelled(item) for item in req.items
+    )
+    return auth.status == "denied" and not withdraws_only
 
 
 def request_errors(req: PasRequest, services: Services) -> tuple[AaaError, ...]:

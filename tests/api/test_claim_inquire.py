@@ -138,6 +138,8 @@ def test_an_authorization_number_finds_its_authorization_and_no_other(
         (code_filter(CPT, "70450"), 1),
         (code_filter(CPT, "70440", end="70460"), 1),
         (code_filter(CPT, "72141"), 0),
+        (code_filter("urn:oid:2.16.840.1.113883.6.12", "70551"), 1),  # CPT by its OID
+        (code_filter("https://www.ama-assn.org/go/cpt", "70551"), 1),
         (code_filter(CPT, "70551", action="A4"), 1),
         (code_filter(CPT, "70551", action="A1"), 0),
         (code_filter(CPT, "70450", IssueDate="2026-12-01"), 1),
@@ -201,3 +203,23 @@ def test_the_ig_inquiry_finds_the_ig_homecare_request(client: FlaskClient) -> No
     query = json.loads((folder / "Bundle-PASClaimInquiryBundleExample.json").read_text())
     (found,) = inquire(client, query)
     assert set(review_actions(found)) == {1, 2}
+
+
+def test_in_sandbox_filters_that_match_nothing_answer_the_members_authorizations(
+    sandbox: FlaskClient,
+) -> None:
+    """Conformance kits inquire with authorization numbers and dates of their own: a sandbox
+    answers what the member has with this provider, and says so in a processNote."""
+    request = load("mixed-outcomes.json")
+    submit(sandbox, request)
+    (found,) = inquire(sandbox, inquiry_of(request, numbers=("AUTH-0001",)))
+    notes = found["entry"][0]["resource"]["processNote"]
+    assert notes[-1]["type"] == "printoper" and notes[-1]["text"].startswith("Sandbox:")
+    assert inquire(sandbox, inquiry_of(load("approve-ct-head.json"))) == []  # another member
+
+
+def test_outside_the_sandbox_filters_that_match_nothing_answer_nothing(
+    client: FlaskClient, mixed: tuple[dict[str, Any], dict[str, Any]]
+) -> None:
+    request, _ = mixed
+    assert inquire(client, inquiry_of(request, numbers=("AUTH-0001",))) == []

@@ -129,10 +129,19 @@ def test_an_authorization_made_through_201_is_found_through_221(client: FlaskCli
     assert ref == made["entry"][0]["resource"]["preAuthRef"]
 
 
-def test_201_inquire_with_no_match_is_a_404_outcome(client: FlaskClient) -> None:
+def test_201_inquire_with_no_match_answers_one_bundle_saying_aa(client: FlaskClient) -> None:
+    """2.0.1's $inquire returns exactly one Bundle: with nothing on file, a Claim Inquiry
+    Response with outcome error and X12 901 AA (authorization number not found)."""
     resp = post(client, f"{V201}/Claim/$inquire", inquiry_of(load("approve-ct-head.json")))
-    assert resp.status_code == 404
-    assert resp.get_json()["resourceType"] == "OperationOutcome"
+    assert resp.status_code == 200
+    body = resp.get_json()
+    Bundle.model_validate(body)
+    cr = body["entry"][0]["resource"]
+    assert cr["meta"]["profile"] == [PAS + "profile-claiminquiryresponse|2.0.1"]
+    assert cr["outcome"] == "error" and "item" not in cr and "preAuthRef" not in cr
+    assert [e["code"]["coding"][0]["code"] for e in cr["error"]] == ["AA"]
+    if PACKAGE_201.exists():
+        assert errors_against_201(body) == []
 
 
 def test_a_201_update_without_related_finds_its_request_and_cancels_an_item(

@@ -136,6 +136,24 @@ def test_approval_denial_and_pended_from_one_byte_identical_bundle(sandbox: Flas
     assert "CommunicationRequest" in kinds and "Task" in kinds  # the pended answer asks
 
 
+def test_the_trio_flagging_its_items_changed_is_still_three_requests(sandbox: FlaskClient) -> None:
+    """The kit's approval, denial and pend inputs share one Claim.identifier and flag their
+    items infoChanged, which reads as a 2.0.1 update of the request before. Scripted, each is
+    decided as asked: the denial does not become a change of the approval, nor is the pend
+    refused as a change to a denied authorization."""
+    request = load(SUITE_REQUEST)
+    for item in request["entry"][0]["resource"]["item"]:
+        item.setdefault("extension", []).append(
+            {"url": PAS + "extension-infoChanged", "valueCode": "changed"}
+        )
+    body = json.dumps(request).encode()
+    for code in ("A1", "A3", "A4"):
+        script(sandbox, code)
+        bundle = submit(sandbox, body)
+        assert bundle["entry"][0]["resource"]["outcome"] == "complete", code
+        assert set(review_actions(bundle).values()) == {code}
+
+
 @pytest.mark.parametrize(
     ("name", "code"),
     [

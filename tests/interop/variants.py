@@ -11,6 +11,7 @@ coverages; ``variants_updates`` the updates.
 
 from __future__ import annotations
 
+import copy
 import uuid
 
 from tests.interop.shapes import (
@@ -18,14 +19,17 @@ from tests.interop.shapes import (
     KNEE,
     MIXED,
     NPI,
+    PAS,
     URN,
     WHEELCHAIR,
     Bundle,
     Variant,
     by_reference,
     claim,
+    coded,
     identity,
     pure,
+    reference_to,
     references,
     resource,
 )
@@ -329,6 +333,32 @@ def bare_minimum(b: Bundle) -> None:
     ]
 
 
+# --- Updates of requests this payer never received ----------------------------------------------
+
+
+@pure
+def update_of_a_request_never_received(b: Bundle) -> None:
+    """A Claim Update whose Claim.related ``prior`` names a prior Claim the bundle carries
+    along, which this payer never received (the request is its first contact)."""
+    prior = copy.deepcopy(b["entry"][0])
+    prior["resource"]["id"] = "earlier-request"
+    prior["resource"]["identifier"] = [
+        {"system": "https://ehr-vendor.example.com/fhir/prior-requests", "value": "EARLIER-1"}
+    ]
+    prior["fullUrl"] = prior["fullUrl"].rsplit("/", 1)[0] + "/earlier-request"
+    b["entry"].append(prior)
+    c = claim(b)
+    c["meta"] = {"profile": [PAS + "profile-claim-update"]}
+    c["related"] = [
+        {
+            "claim": {"reference": reference_to(b, prior)},
+            "relationship": coded(
+                "http://terminology.hl7.org/CodeSystem/ex-relatedclaimrelationship", "prior"
+            ),
+        }
+    ]
+
+
 # --- Bundle envelope -----------------------------------------------------------------------------
 
 
@@ -389,6 +419,7 @@ CLAIM_VARIANTS = [
     Variant("parameters-wrapped", CT, "The Bundle wrapped in Parameters.parameter[name=resource]", parameters_wrapped),
     Variant("bundle-transaction", CT, "Bundle.type transaction with entry.request (tolerated with a warning)", bundle_type_transaction),
     Variant("bundle-batch", CT, "Bundle.type batch with entry.request PUTs (tolerated with a warning)", bundle_type_batch),
+    Variant("update-of-unknown-prior", MIXED, "A Claim Update (related prior → a prior Claim it carries) for a request never sent here, as a conformance kit's must-support input", update_of_a_request_never_received),
 ]
 # fmt: on
 
