@@ -136,11 +136,11 @@ def test_approval_denial_and_pended_from_one_byte_identical_bundle(sandbox: Flas
     assert "CommunicationRequest" in kinds and "Task" in kinds  # the pended answer asks
 
 
-def test_the_trio_flagging_its_items_changed_is_still_three_requests(sandbox: FlaskClient) -> None:
+def test_the_trio_flagging_its_items_changed_is_answered_as_scripted(sandbox: FlaskClient) -> None:
     """The kit's approval, denial and pend inputs share one Claim.identifier and flag their
-    items infoChanged, which reads as a 2.0.1 update of the request before. Scripted, each is
-    decided as asked: the denial does not become a change of the approval, nor is the pend
-    refused as a change to a denied authorization."""
+    items infoChanged, which reads as a 2.0.1 update of the request before: the denial changes
+    the approval, and the pend, which would be refused as a change to a denied authorization,
+    is decided as a new request. Each answers what was scripted."""
     request = load(SUITE_REQUEST)
     for item in request["entry"][0]["resource"]["item"]:
         item.setdefault("extension", []).append(
