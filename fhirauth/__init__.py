@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import logging
-
 from flask import Flask
 
+from fhirauth import logs
 from fhirauth.config import Settings
 from fhirauth.services import Services
 
@@ -20,16 +19,25 @@ def create_app(
 ) -> Flask:
     """The application factory: settings from the environment unless given."""
     settings = settings or (services.settings if services else Settings.from_env())
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    logs.configure(settings.log_level, settings.log_format)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["fhirauth"] = services or Services.build(settings, run_migrations=run_migrations)
 
-    from fhirauth.api import admin, audit, auth, errors, fhir, pas201, subscriptions
+    from fhirauth.api import (
+        admin,
+        audit,
+        auth,
+        errors,
+        fhir,
+        home,
+        pas201,
+        requestlog,
+        subscriptions,
+    )
 
     errors.init_app(app)
+    requestlog.init_app(app)  # first: every request has an id, even one auth refuses
     auth.init_app(app)  # before_request: who is calling, and may they (fhirauth.auth.routes)
     app.register_blueprint(auth.bp)
     app.register_blueprint(fhir.bp)
@@ -37,4 +45,5 @@ def create_app(
     app.register_blueprint(subscriptions.bp)
     app.register_blueprint(pas201.bp)
     app.register_blueprint(audit.bp)
+    app.register_blueprint(home.bp)
     return app

@@ -12,7 +12,7 @@ from typing import Any
 
 from fhirauth.errors import Forbidden
 from fhirauth.fhir.bundle import PasRequest
-from fhirauth.policy.context import extension_value
+from fhirauth.notifications.topic import TRANSMISSION_IDENTIFIERS
 from fhirauth.principal import Principal
 
 NPI = "http://hl7.org/fhir/sid/us-npi"
@@ -21,8 +21,10 @@ NPI = "http://hl7.org/fhir/sid/us-npi"
 def _keys(identifiers: Iterable[Any]) -> set[str]:
     out = set()
     for ident in identifiers:
-        if isinstance(ident, dict) and ident.get("value"):
-            out.add(f"{ident.get('system', '')}|{ident['value']}")
+        value = ident.get("value") if isinstance(ident, dict) else None
+        if isinstance(value, str) and value.strip():
+            system = ident.get("system") if isinstance(ident.get("system"), str) else ""
+            out.add(f"{system.strip()}|{value.strip()}")
     return out
 
 
@@ -43,35 +45,66 @@ def requestor_keys(req: PasRequest) -> set[str]:
     return keys
 
 
-def sender_id(req: PasRequest) -> str | None:
-    """ISA06, the sending system identifier (TransmissionIdentifiers.interchangeSenderID)."""
-    ext = extension_value(req.claim.resource, "extension-TransmissionIdentifiers", "extension")
-    for sub in ext or []:
-        if sub.get("url") == "interchangeSenderID" and sub.get("valueString"):
-            return str(sub["valueString"])
-    return None
+def sender_ids(req: PasRequest) -> list[str]:
+    """Every ISA06 the request carries: ``interchangeSenderID`` in each TransmissionIdentifiers
+    extension of the Claim (where PAS puts it) or of the Bundle, trimmed."""
+    found: list[str] = []
+    for node in (req.claim.resource, req.bundle):
+        for ext in node.get("extension") or []:
+            if not isinstance(ext, dict) or ext.get("url") != TRANSMISSION_IDENTIFIERS:
+                continue
+            for sub in ext.get("extension") or []:
+                if not isinstance(sub, dict) or sub.get("url") != "interchangeSenderID":
+                    continue
+                value = sub.get("valueString")
+                if isinstance(value, str) and value.strip():
+                    found.append(value.strip())
+    return list(dict.fromkeys(found))
 
 
 def acts_for(principal: Principal, keys: Iterable[str]) -> bool:
     """Does the principal act for one of these organization keys? A bare key (an ISA06 sender
-    id, a subscription filter value) matches any of the principal's identifier values."""
+    id, a subscription filter value) matches any of the principal's identifier values and
+    registered sender ids."""
     if principal.anonymous:
         return True
     mine = set(principal.organizations)
-    values = {k.split("|", 1)[-1] for k in mine}
+    values = {k.split("|", 1)[-1] for k in mine} | set(principal.senders)
     return any(k in mine or ("|" not in k and k in values) for k in keys)
 
 
 def check_submitter(principal: Principal, req: PasRequest) -> None:
-    """At $submit: the requestor, or the sending system, must be one of the caller's own."""
-    keys = requestor_keys(req)
-    sender = sender_id(req)
-    if sender:
-        keys.add(sender)
-    if not acts_for(principal, keys):
+    """At $submit: every identifier the request would be filed and routed under is the caller's
+    own. Each ISA06 (interchangeSenderID) must be one of its registered sender ids, each
+    identifier of the requesting organization one of its registered organization identifiers,
+    and there must be at least one of either. Otherwise Forbidden, before anything is stored.
+    The anonymous principal (authentication off) may send anything."""
+    if principal.anonymous:
+        return
+    senders = sender_ids(req)
+    foreign = [s for s in senders if s not in principal.senders]
+    if foreign:
         raise Forbidden(
-            "This client is not registered for the requesting organization of this "
-            "request (Claim.provider) nor for its sending system (ISA06)"
+            f"This client is not registered for the sending system {foreign[0][:64]!r} "
+            "(TransmissionIdentifiers.interchangeSenderID, ISA06): a request may name only "
+            "the sender ids registered to the client that sends it",
+            f"{req.claim.path}.extension('{TRANSMISSION_IDENTIFIERS}')"
+            ".extension('interchangeSenderID')",
+        )
+    keys = requestor_keys(req)
+    unregistered = sorted(k for k in keys if k not in principal.organizations)
+    if unregistered:
+        raise Forbidden(
+            f"This client is not registered for the requesting organization's identifier "
+            f"{unregistered[0][:128]!r} ({req.provider.path}): a request may name only the "
+            "organization identifiers registered to the client that sends it",
+            f"{req.provider.path}.identifier",
+        )
+    if not keys and not senders:
+        raise Forbidden(
+            "This request names neither its requesting organization's identifiers "
+            "(Claim.provider) nor its sending system (ISA06), so it cannot be tied to this "
+            "client's registration"
         )
 
 

@@ -115,6 +115,7 @@ def serve(
     demo: bool,
 ) -> None:
     """Run the API with gunicorn, creating or migrating the database first."""
+    from fhirauth import startup
     from fhirauth.policy import PolicyError
     from fhirauth.serve import run
 
@@ -136,6 +137,11 @@ def serve(
                 "server acts as the anonymous client, /admin included.",
                 err=True,
             )
+        notice = startup.sandbox_notice(settings)
+        if notice:
+            click.echo(notice)
+        for gap in startup.gaps(settings):
+            click.echo(f"WARNING: {gap}", err=True)
         run(settings, host=host, port=port, workers=workers, notify=not no_worker)
     except (PolicyError, ValueError, OSError) as exc:
         click.echo(f"fhirauth cannot start: {exc}", err=True)
@@ -295,6 +301,13 @@ def _read_jwks(path: Path) -> dict[str, Any]:
     help="An organization the client acts for (repeatable).",
 )
 @click.option(
+    "--sender-id",
+    "sender_ids",
+    multiple=True,
+    metavar="ID",
+    help="An X12 interchange sender id (ISA06, interchangeSenderID) it sends as (repeatable).",
+)
+@click.option(
     "--scope",
     "scopes",
     multiple=True,
@@ -307,6 +320,7 @@ def clients_add(
     jwks_file: Path | None,
     jwks_url: str | None,
     organizations: tuple[str, ...],
+    sender_ids: tuple[str, ...],
     scopes: tuple[str, ...],
     settings: Settings,
 ) -> None:
@@ -315,7 +329,9 @@ def clients_add(
     from fhirauth.clock import system_clock
 
     jwks = _read_jwks(jwks_file) if jwks_file else None
-    new = registry.NewClient(name, organizations, scopes, jwks=jwks, jwks_url=jwks_url)
+    new = registry.NewClient(
+        name, organizations, scopes, jwks=jwks, jwks_url=jwks_url, sender_ids=sender_ids
+    )
     try:
         with _store(settings) as (_, sessions), sessions.begin() as session:
             client = registry.add(session, new, system_clock())
@@ -339,6 +355,7 @@ def clients_list(as_json: bool, settings: Settings) -> None:
                 "name": c.name,
                 "enabled": c.enabled,
                 "organizations": c.organizations,
+                "sender_ids": c.sender_ids or [],
                 "scopes": c.scopes,
                 "keys": c.jwks_url or f"{len((c.jwks or {}).get('keys', []))} inline",
                 "created": c.created_at.isoformat(),
@@ -352,6 +369,7 @@ def clients_list(as_json: bool, settings: Settings) -> None:
         state = "enabled" if c["enabled"] else "DISABLED"
         click.echo(f"{c['id']}  {state}  {c['name']}")
         click.echo(f"    organizations: {', '.join(c['organizations'])}")
+        click.echo(f"    sender ids: {', '.join(c['sender_ids']) or '(none)'}")
         click.echo(f"    scopes: {' '.join(c['scopes'])}")
         click.echo(f"    keys: {c['keys']}")
     if not rows:
@@ -369,6 +387,28 @@ def _set_enabled(client_id: str, enabled: bool, settings: Settings) -> None:
         click.echo(str(exc), err=True)
         sys.exit(1)
     click.echo(f"{client_id} {'enabled' if enabled else 'disabled'}")
+
+
+@clients.command("update")
+@click.argument("client_id")
+@click.option("--add-sender-id", "add", multiple=True, metavar="ID", help="Register a sender id.")
+@click.option("--remove-sender-id", "remove", multiple=True, metavar="ID", help="Take one away.")
+@db_options
+def clients_update(
+    client_id: str, add: tuple[str, ...], remove: tuple[str, ...], settings: Settings
+) -> None:
+    """Change the X12 interchange sender ids registered to a client; prints them."""
+    from fhirauth.auth import clients as registry
+
+    if not add and not remove:
+        raise click.UsageError("give --add-sender-id or --remove-sender-id")
+    try:
+        with _store(settings) as (_, sessions), sessions.begin() as session:
+            senders = list(registry.change_sender_ids(session, client_id, add, remove).sender_ids)
+    except registry.ClientError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    click.echo(f"{client_id} sender ids: {', '.join(senders) or '(none)'}")
 
 
 @clients.command("disable")
@@ -894,8 +934,7 @@ _SHOWN_WARNINGS = 10
 @click.option("--period-days", type=int)
 @click.option("--quantity", type=float)
 @click.option("--reason", help="The sentence the clinician reads (required with --deny).")
-@click.option("--reviewer", required=True, envvar="FHIRAUTH_REVIEWER", help="Your name.")
-@click.option("--npi", envvar="FHIRAUTH_REVIEWER_NPI", help="Your NPI.")
+@click.option("--npi", envvar="FHIRAUTH_REVIEWER_NPI", help="Your NPI (reviewerNPI).")
 @click.option("--url", default=DEFAULT_URL, show_default=True, envvar="FHIRAUTH_URL")
 def review_decide(
     key: str,
@@ -906,13 +945,11 @@ def review_decide(
     period_days: int | None,
     quantity: float | None,
     reason: str | None,
-    reviewer: str,
     npi: str | None,
     url: str,
 ) -> None:
-    """Decide one item of a pended authorization; prints the new ClaimResponse version."""
-    import requests
-
+    """Decide one pended item (A4); prints the new ClaimResponse version. The reviewer is the
+    client the credentials name; a final item must be reopened first (review reopen)."""
     chosen = [
         a
         for a in (action, "deny" if deny_code else None, "request-info" if documents else None)
@@ -920,11 +957,9 @@ def review_decide(
     ]
     if len(chosen) != 1:
         raise click.UsageError("give exactly one of --approve, --modify, --deny, --request-info")
-    payload: dict[str, Any] = {
-        "item": sequence,
-        "action": chosen[0],
-        "reviewer": {"name": reviewer, **({"npi": npi} if npi else {})},
-    }
+    payload: dict[str, Any] = {"item": sequence, "action": chosen[0]}
+    if npi:
+        payload["reviewer"] = {"npi": npi}
     for k, v in (
         ("period_days", period_days),
         ("quantity", quantity),
@@ -935,9 +970,32 @@ def review_decide(
             payload[k] = v
     if documents:
         payload["documents"] = list(documents)
+    _review_post(url, f"{key}/decisions", payload)
+
+
+@review.command("reopen")
+@auth_options
+@click.argument("key")
+@click.option("--item", "sequence", required=True, type=int)
+@click.option("--reason", required=True, help="Why the final decision is reopened (audited).")
+@click.option("--npi", envvar="FHIRAUTH_REVIEWER_NPI", help="Your NPI (reviewerNPI).")
+@click.option("--url", default=DEFAULT_URL, show_default=True, envvar="FHIRAUTH_URL")
+def review_reopen(key: str, sequence: int, reason: str, npi: str | None, url: str) -> None:
+    """Put a final item back to pended (A4) so that it can be decided again; prints the new
+    ClaimResponse version, which the provider is notified of."""
+    payload: dict[str, Any] = {"item": sequence, "reason": reason}
+    if npi:
+        payload["reviewer"] = {"npi": npi}
+    _review_post(url, f"{key}/reopen", payload)
+
+
+def _review_post(url: str, path: str, payload: dict[str, Any]) -> None:
+    """POST to /admin/review/<path>; print the status and the new version, or the issues."""
+    import requests
+
     try:
         resp = requests.post(
-            f"{_admin(url)}/review/{key}/decisions", json=payload, headers=_auth(url), timeout=60
+            f"{_admin(url)}/review/{path}", json=payload, headers=_auth(url), timeout=60
         )
     except requests.RequestException as exc:
         click.echo(f"cannot reach {url}: {exc}", err=True)
@@ -960,13 +1018,18 @@ def sandbox_group() -> None:
 @auth_options
 @click.argument("outcome", type=click.Choice(["A1", "A2", "A3", "A4", "A6", "NA", "CT", "error"]))
 @click.option("--count", default=1, show_default=True, type=click.IntRange(1, 100))
-@click.option("--principal", help="Whose submissions (default: the anonymous caller).")
+@click.option(
+    "--principal",
+    help="Whose submissions: a client id (default: the client whose credentials are in use, "
+    "or the anonymous caller without credentials).",
+)
 @click.option("--url", default=DEFAULT_URL, show_default=True, envvar="FHIRAUTH_URL")
 def sandbox_next(outcome: str, count: int, principal: str | None, url: str) -> None:
     """Answer OUTCOME to the next COUNT submissions, whatever they contain."""
     import requests
 
     payload: dict[str, Any] = {"outcome": outcome, "count": count}
+    principal = principal or _caller()
     if principal:
         payload["principal"] = principal
     resp = requests.post(
@@ -983,12 +1046,13 @@ def sandbox_next(outcome: str, count: int, principal: str | None, url: str) -> N
 
 @sandbox_group.command("clear")
 @auth_options
-@click.option("--principal")
+@click.option("--principal", help="Whose scripts (default: as for `sandbox next`).")
 @click.option("--url", default=DEFAULT_URL, show_default=True, envvar="FHIRAUTH_URL")
 def sandbox_clear(principal: str | None, url: str) -> None:
     """Drop scripted outcomes not used yet."""
     import requests
 
+    principal = principal or _caller()
     params = {"principal": principal} if principal else {}
     resp = requests.delete(
         f"{_admin(url)}/sandbox/scripts", params=params, headers=_auth(url), timeout=30
@@ -997,6 +1061,24 @@ def sandbox_clear(principal: str | None, url: str) -> None:
         click.echo(f"HTTP {resp.status_code}")
         sys.exit(1)
     click.echo("pending: none")
+
+
+def _caller() -> str | None:
+    """The client id of the credentials in use: ``--client-id``, or the ``client_id`` (``sub``)
+    of the ``--token`` (read, not verified: the server verifies it). None without credentials."""
+    token, client_id, _ = click.get_current_context().meta.get(_CREDENTIALS, (None, None, None))
+    if client_id:
+        return str(client_id)
+    if token:
+        import jwt
+
+        try:
+            claims = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            return None
+        found = claims.get("client_id") or claims.get("sub")
+        return str(found) if found else None
+    return None
 
 
 def _admin(url: str) -> str:
@@ -1060,9 +1142,12 @@ def describe_outcome(oo: dict[str, Any]) -> str:
 
 def describe_response(bundle: dict[str, Any]) -> str:
     """One line per item: sequence, review action, authorization number, reason."""
+    from fhirauth.clitext import awaited, error_lines
+
     cr = bundle["entry"][0]["resource"]
     notes = {n.get("number"): n.get("text") for n in cr.get("processNote") or []}
     lines = [f"  authorization {cr.get('preAuthRef', '-')}  outcome {cr.get('outcome')}"]
+    waits = awaited(bundle)
     for item in cr.get("item") or []:
         review = _review_action(item)
         code = review.get("code") or "?"
@@ -1077,10 +1162,12 @@ def describe_response(bundle: dict[str, Any]) -> str:
         texts = [notes.get(n) for n in item.get("noteNumber") or [] if notes.get(n)]
         if texts:
             line += f"\n      {' '.join(texts)}"
+        if code == "A4":
+            for wanted in waits.get(item.get("itemSequence")) or ["a reviewer's decision"]:
+                line += f"\n      awaits: {wanted}"
         lines.append(line)
-    for err in cr.get("error") or []:
-        codes = [c.get("code") for c in (err.get("code") or {}).get("coding") or []]
-        lines.append(f"  error {', '.join(map(str, codes))}")
+    lines += [f"  awaits: {wanted}" for wanted in waits.get(None) or []]
+    lines += error_lines(cr)
     return "\n".join(lines)
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from fhirauth.fhir.limits import Limits
 from fhirauth.notifications.settings import NotificationSettings
 
 
@@ -52,6 +53,19 @@ def parse_rate_limit(value: str | None) -> tuple[int, int] | None:
     return None if limit == 0 else (limit, seconds)
 
 
+def limits_from_env(env: Mapping[str, str]) -> Limits:
+    """FHIRAUTH_MAX_ENTRIES, _ITEMS, _STRING, _DEPTH and _VALUES; unset ones keep the default."""
+    values: dict[str, int] = {}
+    for name in ("entries", "items", "string", "depth", "values"):
+        text = env.get(f"FHIRAUTH_MAX_{name.upper()}", "").strip()
+        if text:
+            try:
+                values[name] = int(text)
+            except ValueError:
+                raise ValueError(f"FHIRAUTH_MAX_{name.upper()} must be a whole number") from None
+    return Limits(**values)
+
+
 @dataclass(frozen=True)
 class Settings:
     """What a deployment configures. ``Settings.from_env()`` reads the environment;
@@ -62,11 +76,14 @@ class Settings:
     base_url: str = "http://127.0.0.1:8080/fhir"
     policy_dirs: tuple[Path, ...] = field(default_factory=lambda: (BUNDLED_POLICIES,))
     max_body_bytes: int = 20 * 1024 * 1024
+    # FHIRAUTH_MAX_ENTRIES, _ITEMS, _STRING, _DEPTH, _VALUES: what one request may hold (413).
+    limits: Limits = field(default_factory=Limits)
     authorization_system: str = "urn:fhirauth:authorization-number"
     attachment_system: str = "urn:fhirauth:attachment-control-number"
     member_roster: Path | None = None
     sandbox: bool = False
     log_level: str = "INFO"
+    log_format: str = "text"  # text | json (one JSON object per line)
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
     # Security (fhirauth.auth): required | off | demo (required, plus a demo client).
     auth_mode: str = "required"
@@ -75,6 +92,8 @@ class Settings:
     signing_key: Path | None = None  # PEM; default <data dir>/signing-key.pem, created once
     rate_limit: str | None = None  # e.g. "120/minute" per client; None or "0": no limit
     jwks_allow_loopback: bool = False  # fetch clients' jwks_uri from 127.0.0.0/8 and ::1
+    jwks_max_bytes: int = 64 * 1024  # a jwks_uri answer larger than this is refused
+    jwks_timeout: float = 5.0  # seconds for one whole jwks_uri fetch (one deadline)
     # lenient: profile deviations are warnings, only missing decision data is outcome=error;
     # strict: a deviation in an entry the decision reads is outcome=error too.
     validation: str = "lenient"
@@ -90,6 +109,12 @@ class Settings:
         if not 10 <= self.token_lifetime <= 3600:
             raise ValueError("FHIRAUTH_TOKEN_LIFETIME must be between 10 and 3600 seconds")
         parse_rate_limit(self.rate_limit)
+        if not 1024 <= self.jwks_max_bytes <= 16 * 1024 * 1024:
+            raise ValueError("FHIRAUTH_JWKS_MAX_BYTES must be between 1024 and 16777216")
+        if not 0 < self.jwks_timeout <= 60:
+            raise ValueError("FHIRAUTH_JWKS_TIMEOUT must be more than 0 and at most 60 seconds")
+        if self.log_format not in ("text", "json"):
+            raise ValueError(f"FHIRAUTH_LOG_FORMAT={self.log_format!r}: use text or json")
         if self.validation not in VALIDATION_MODES:
             raise ValueError(
                 f"FHIRAUTH_VALIDATION={self.validation!r}: use one of {', '.join(VALIDATION_MODES)}"
@@ -127,6 +152,7 @@ class Settings:
             )
         if "FHIRAUTH_MAX_BODY_BYTES" in env:
             values["max_body_bytes"] = int(env["FHIRAUTH_MAX_BODY_BYTES"])
+        values["limits"] = limits_from_env(env)
         if "FHIRAUTH_AUTHORIZATION_SYSTEM" in env:
             values["authorization_system"] = env["FHIRAUTH_AUTHORIZATION_SYSTEM"]
         if "FHIRAUTH_ATTACHMENT_SYSTEM" in env:
@@ -142,6 +168,8 @@ class Settings:
             )
         if "FHIRAUTH_LOG_LEVEL" in env:
             values["log_level"] = env["FHIRAUTH_LOG_LEVEL"].upper()
+        if env.get("FHIRAUTH_LOG_FORMAT"):
+            values["log_format"] = env["FHIRAUTH_LOG_FORMAT"].strip().lower()
         values["notifications"] = NotificationSettings.from_env(env)
         if env.get("FHIRAUTH_AUTH"):
             values["auth_mode"] = env["FHIRAUTH_AUTH"].strip().lower()
@@ -163,6 +191,15 @@ class Settings:
                 "yes",
                 "on",
             )
+        for name, field_name, kind in (
+            ("FHIRAUTH_JWKS_MAX_BYTES", "jwks_max_bytes", int),
+            ("FHIRAUTH_JWKS_TIMEOUT", "jwks_timeout", float),
+        ):
+            if env.get(name):
+                try:
+                    values[field_name] = kind(env[name])
+                except ValueError:
+                    raise ValueError(f"{name} must be a number") from None
         if env.get("FHIRAUTH_VALIDATION"):
             values["validation"] = env["FHIRAUTH_VALIDATION"].strip().lower()
         if env.get("FHIRAUTH_PACKAGES"):

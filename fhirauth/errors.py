@@ -52,8 +52,8 @@ class NotFound(FhirError):
 
 
 class Forbidden(FhirError):
-    def __init__(self, diagnostics: str) -> None:
-        super().__init__([Issue("forbidden", diagnostics)], 403)
+    def __init__(self, diagnostics: str, *expression: str) -> None:
+        super().__init__([Issue("forbidden", diagnostics, expression)], 403)
 
 
 def _quoted(text: str) -> str:
@@ -110,6 +110,15 @@ class TooManyRequests(FhirError):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after)}
+
+
+class TooCostly(FhirError):
+    """More than this server processes in one request (``fhir/limits.py``): 413, issue
+    ``too-costly``. The request may be valid FHIR; sent in smaller parts it would be processed,
+    which is why this is not a 400."""
+
+    def __init__(self, diagnostics: str, *expression: str) -> None:
+        super().__init__([Issue("too-costly", diagnostics, tuple(expression))], 413)
 
 
 class Conflict(FhirError):

@@ -4,14 +4,18 @@ fhirauth calls addresses its clients choose (rest-hook endpoints, ``jwks_uri``),
 call: is https (plain http only to loopback, and only when allowed); follows no redirects; and
 checks the address it actually connects to, after DNS resolution, refusing loopback (unless
 allowed), private, link-local (cloud metadata at 169.254.169.254 included), multicast, reserved
-and unspecified addresses. Checking at connect time, on the resolved address, is what defeats
-DNS rebinding: a name that resolves to a public address at validation time and a private one
-later.
+and unspecified addresses, and IPv6 addresses that embed such an IPv4 address (IPv4-mapped,
+IPv4-compatible, 6to4, NAT64; Teredo altogether). Checking at connect time, on the resolved
+address, is what defeats DNS rebinding: a name that resolves to a public address at validation
+time and a private one later. Before any lookup, ``localhost`` and ``*.localhost`` names (any
+case, final dot or not) count as loopback, and hosts written as addresses (``[::1]``,
+``127.1``, ``0x7f.0.0.1``) are judged as the address they spell.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,20 +31,107 @@ class Refused(requests.ConnectionError):
     """The address is one fhirauth never calls."""
 
 
-def address_refusal(ip: str, *, allow_loopback: bool) -> str | None:
-    """Why fhirauth will not connect to ``ip``, or None when it may."""
-    addr = ipaddress.ip_address(ip.split("%", 1)[0])
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
-        addr = addr.ipv4_mapped
+_SHARED = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT (RFC 6598)
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # well-known NAT64 prefix (RFC 6052)
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated ::a.b.c.d (RFC 4291)
+_TEREDO = ipaddress.ip_network("2001::/32")  # RFC 4380
+# Hosts written the way inet_aton reads IPv4 (127.1, 0x7f.0.0.1, 2130706433): resolvers do too.
+_LEGACY_IPV4 = re.compile(r"^(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]+|[0-9]+)){0,3}$")
+
+
+def _ipv4_refusal(addr: ipaddress.IPv4Address, allow_loopback: bool) -> str | None:
     if addr.is_loopback:
         return None if allow_loopback else "a loopback address"
     if addr.is_link_local:
         return "a link-local address (cloud metadata lives there)"
-    if addr.is_private or addr in ipaddress.ip_network("100.64.0.0/10"):
+    if addr.is_private or addr in _SHARED:
         return "a private address"
-    if addr.is_multicast or addr.is_reserved or addr.is_unspecified:
+    if addr.is_multicast or addr.is_reserved or addr.is_unspecified or not addr.is_global:
         return "a reserved address"
     return None
+
+
+def _ipv6_refusal(addr: ipaddress.IPv6Address, allow_loopback: bool) -> str | None:
+    """IPv6 addresses that carry an IPv4 address are judged by the IPv4 address they reach."""
+    if addr.ipv4_mapped:  # ::ffff:a.b.c.d is the IPv4 address itself, on a dual-stack socket
+        return _ipv4_refusal(addr.ipv4_mapped, allow_loopback)
+    if addr.is_loopback:
+        return None if allow_loopback else "a loopback address"
+    if addr in _TEREDO:
+        return "a Teredo tunnel address"
+    if addr in _IPV4_COMPATIBLE and not addr.is_unspecified:
+        return "an IPv4-compatible IPv6 address (deprecated)"
+    # 6to4 and NAT64 reach the IPv4 address they embed (through a relay or gateway, whose own
+    # loopback is not ours to allow).
+    for embedded, how in ((addr.sixtofour, "6to4"), (_nat64(addr), "NAT64")):
+        if embedded is not None:
+            why = _ipv4_refusal(embedded, allow_loopback=False)
+            return f"{why} ({embedded}, embedded in a {how} address)" if why else None
+    if addr.is_link_local:
+        return "a link-local address (cloud metadata lives there)"
+    if addr.is_private:
+        return "a private address"
+    if addr.is_multicast or addr.is_reserved or addr.is_unspecified or not addr.is_global:
+        return "a reserved address"
+    return None
+
+
+def _nat64(addr: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    return ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF) if addr in _NAT64 else None
+
+
+def address_refusal(ip: str, *, allow_loopback: bool) -> str | None:
+    """Why fhirauth will not connect to ``ip``, or None when it may: loopback (unless allowed),
+    private, shared, link-local, multicast, reserved, unspecified and other non-global
+    addresses, also when an IPv6 address embeds them (IPv4-mapped, IPv4-compatible, 6to4,
+    NAT64, Teredo). Raises ValueError when ``ip`` is not an address."""
+    addr = ipaddress.ip_address(ip.split("%", 1)[0])
+    if isinstance(addr, ipaddress.IPv6Address):
+        return _ipv6_refusal(addr, allow_loopback)
+    return _ipv4_refusal(addr, allow_loopback)
+
+
+def is_loopback_name(host: str) -> bool:
+    """``localhost`` and every ``*.localhost`` name, any case, with or without the final dot
+    (RFC 6761: they are loopback, whatever a resolver says)."""
+    name = host.lower().rstrip(".")
+    return name == "localhost" or name.endswith(".localhost")
+
+
+def _literal(host: str) -> str | None:
+    """The address a URL's host is written as, if it is one (brackets, a final dot and the
+    inet_aton spellings allowed), else None."""
+    h = host.strip("[]").lower()
+    h = h[:-1] if h.endswith(".") and ":" not in h else h
+    try:
+        return str(ipaddress.ip_address(h.split("%", 1)[0]))
+    except ValueError:
+        pass
+    if _LEGACY_IPV4.match(h):
+        try:
+            return socket.inet_ntoa(socket.inet_aton(h))
+        except OSError:
+            return None
+    return None
+
+
+def host_refusal(host: str, *, allow_loopback: bool) -> str | None:
+    """Why fhirauth will not call a URL whose host is ``host``, judged on how it is written:
+    loopback names and refused address literals. Other names are judged on the addresses they
+    resolve to, when connecting."""
+    if is_loopback_name(host):
+        return None if allow_loopback else "a loopback name"
+    literal = _literal(host)
+    return address_refusal(literal, allow_loopback=allow_loopback) if literal else None
+
+
+def _is_loopback_host(host: str) -> bool:
+    if is_loopback_name(host):
+        return True
+    literal = _literal(host)
+    return literal is not None and address_refusal(literal, allow_loopback=False) == (
+        "a loopback address"
+    )
 
 
 def _guarded(base: type[HTTPConnection]) -> type[HTTPConnection]:
@@ -109,13 +200,16 @@ class GuardedSession(requests.Session):
     ) -> requests.Response:
         target = url.decode() if isinstance(url, bytes) else url
         parts = urlsplit(target)
-        host = (parts.hostname or "").lower()
+        host = parts.hostname or ""
         if parts.scheme != "https":
-            loopback = host in ("localhost", "127.0.0.1", "::1") or host.startswith("127.")
+            loopback = _is_loopback_host(host)
             if parts.scheme != "http" or not (
                 self.allow_http or (self.allow_loopback and loopback)
             ):
                 raise Refused(f"refused: {parts.scheme}:// URLs are not called; use https")
+        why = host_refusal(host, allow_loopback=self.allow_loopback)
+        if why:
+            raise Refused(f"refused: {host} is {why}")
         kwargs["allow_redirects"] = False
         return super().request(method, target, *args, **kwargs)
 

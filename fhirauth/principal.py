@@ -10,6 +10,7 @@ class Principal:
     id: str
     organizations: tuple[str, ...] = ()
     anonymous: bool = False
+    senders: tuple[str, ...] = ()  # X12 interchange sender ids (ISA06) registered to it
 
 
 ANONYMOUS = Principal("anonymous", anonymous=True)

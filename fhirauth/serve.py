@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
+from fhirauth import logs
 from fhirauth.config import Settings
 from fhirauth.services import Services
 from fhirauth.store.db import make_engine, migrate
@@ -24,7 +25,8 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
     def load_config(self) -> None:
         for key, value in self.options.items():
-            self.cfg.set(key, value)
+            if key in self.cfg.settings:  # control_socket_disable: gunicorn 25.1 and later
+                self.cfg.set(key, value)
 
     def load(self) -> Flask:
         from fhirauth import create_app
@@ -39,6 +41,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
 def run(settings: Settings, *, host: str, port: int, workers: int, notify: bool = True) -> None:
     """Check what would stop every worker (policies, roster, schema) once, then serve."""
+    logs.configure(settings.log_level, settings.log_format)
     Services.check(settings)
     if settings.database_url is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -54,9 +57,13 @@ def run(settings: Settings, *, host: str, port: int, workers: int, notify: bool 
             "worker_class": "gthread",
             "threads": 4,
             "timeout": 60,
-            "accesslog": "-",
-            # The access log line carries method, path and status: no query strings with data.
-            "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(L)ss',
+            # fhirauth writes the access line itself (fhirauth.api.requestlog), with the request
+            # id and client id; gunicorn's own lines go through the same format.
+            "accesslog": None,
+            "logconfig_dict": logs.dict_config(settings.log_level, settings.log_format),
+            # gunicorn 25.1+ opens a control socket at ~/.gunicorn/gunicorn.ctl, one path for
+            # every instance a user runs: a second server would take over the first's. Not used.
+            "control_socket_disable": True,
         },
         notify,
     ).run()

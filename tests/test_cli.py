@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -214,8 +215,6 @@ def test_review_list_show_and_decide_work_the_queue_over_http(
             "MN",
             "--reason",
             "Migraine without red flags: imaging is not indicated (guideline RAD-12).",
-            "--reviewer",
-            "Dr. Rao",
             "--npi",
             "1234567893",
             "--url",
@@ -226,6 +225,27 @@ def test_review_list_show_and_decide_work_the_queue_over_http(
     assert "item 1: A3" in decided.output and "RAD-12" in decided.output
     overdue = runner.invoke(main, ["review", "overdue", "--url", server_url]).output
     assert f"{ref}" in overdue and "not delivered yet" in overdue
+
+
+def test_review_reopen_puts_a_final_item_back_and_decide_then_works(
+    runner: CliRunner, server_url: str
+) -> None:
+    out = runner.invoke(
+        main, ["submit", "--url", server_url, str(EXAMPLES / "approve-ct-head.json")]
+    ).output
+    (ref,) = set(re.findall(r"\bauthorization (PA[2-9A-HJ-NP-Z]{10})\b", out))
+    approve = ["review", "decide", ref, "--item", "1", "--approve", "--url", server_url]
+    refused = runner.invoke(main, approve)
+    assert refused.exit_code == 1
+    assert "HTTP 409" in refused.output and f"fhirauth review reopen {ref}" in refused.output
+    reopen = ["review", "reopen", ref, "--item", "1", "--reason", "Entered in error"]
+    reopened = runner.invoke(main, [*reopen, "--url", server_url])
+    assert reopened.exit_code == 0, reopened.output
+    assert "HTTP 200" in reopened.output and "item 1: A4" in reopened.output
+    decided = runner.invoke(main, approve)
+    assert decided.exit_code == 0 and "item 1: A1" in decided.output
+    needs_reason = runner.invoke(main, ["review", "reopen", ref, "--item", "1"])
+    assert needs_reason.exit_code == 2
 
 
 def test_review_decide_needs_exactly_one_decision(runner: CliRunner, server_url: str) -> None:
@@ -240,8 +260,6 @@ def test_review_decide_needs_exactly_one_decision(runner: CliRunner, server_url:
             "--approve",
             "--deny",
             "MN",
-            "--reviewer",
-            "x",
             "--url",
             server_url,
         ],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -44,7 +45,7 @@ def serving(args: list[str], cwd: Path) -> Iterator[str]:
             try:
                 if requests.get(f"{url}/metadata", timeout=2).ok:
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # workers still booting
                 pass
             assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
             assert time.monotonic() < deadline, "server did not start"
@@ -101,3 +102,67 @@ def test_serve_refuses_to_start_with_a_broken_policy_and_says_where(tmp_path: Pa
     assert proc.returncode == 2
     assert "broken.yaml" in proc.stderr and "rule knee" in proc.stderr
     assert "outcome" in proc.stderr
+
+
+def test_serve_announces_sandbox_warns_of_gaps_logs_json_with_request_ids_and_no_control_socket(
+    tmp_path: Path,
+) -> None:
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "acme.yaml").write_text(
+        "id: acme\nname: ACME\ninsurers: [{system: 'http://hl7.org/fhir/sid/us-npi', "
+        "value: '1111111112'}]\nplans: [{type: plan, value: GOLD}]\n"
+        "rules:\n  - {id: r, match: [{system: cpt, codes: ['99213']}], outcome: no-auth}\n"
+    )
+    roster = tmp_path / "members.csv"
+    roster.write_text("member_id,plan,start,end\nM1,SILVER,2026-01-01,\n")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FHIRAUTH_")}
+    env.update(
+        HOME=str(tmp_path),  # gunicorn 25.1+ would put its control socket in ~/.gunicorn
+        FHIRAUTH_AUTH="off",
+        FHIRAUTH_SANDBOX="1",
+        FHIRAUTH_LOG_FORMAT="json",
+        FHIRAUTH_POLICY_DIRS=str(policies),
+        FHIRAUTH_MEMBER_ROSTER=str(roster),
+    )
+    out, err = tmp_path / "stdout", tmp_path / "stderr"
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "fhirauth", "serve", "--port", str(port)],
+            cwd=tmp_path,
+            env=env,
+            stdout=stdout,
+            stderr=stderr,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}/fhir"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(f"{url}/metadata", timeout=2).ok:
+                    break
+            except (requests.ConnectionError, requests.Timeout):  # workers still booting
+                pass
+            assert proc.poll() is None, err.read_text()
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.2)
+        resp = requests.get(f"{url}/metadata?q=1", headers={"X-Request-ID": "probe-1"}, timeout=5)
+        assert resp.headers["X-Request-ID"] == "probe-1"
+        assert not (tmp_path / ".gunicorn").exists()
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+    assert "sandbox mode is on" in out.read_text()
+    lines = err.read_text().splitlines()
+    warnings = [ln for ln in lines if ln.startswith("WARNING: ") and "authentication" not in ln]
+    assert warnings[0].startswith("WARNING: no default policy is in effect")
+    assert "http://hl7.org/fhir/sid/us-npi|1111111112" in warnings[0]
+    assert warnings[1].startswith("WARNING: member roster: plan SILVER (1 member)")
+    records = [json.loads(ln) for ln in lines if ln.startswith("{")]
+    assert any(r["logger"] == "gunicorn.error" for r in records)
+    (access,) = [r for r in records if r.get("request_id") == "probe-1"]
+    assert access["logger"] == "fhirauth.access" and access["path"] == "/fhir/metadata"
+    assert access["status"] == 200 and access["client_id"] == "anonymous"
+    assert "q=1" not in err.read_text() and "ontrol socket" not in err.read_text()

@@ -1,20 +1,25 @@
-"""Payer-side admin API at ``/admin`` (JSON, not FHIR): decision traces and the sandbox."""
+"""Payer-side admin API at ``/admin`` (JSON, not FHIR): decision traces, the reviewer queue
+(decide a pended item, reopen a final one) and the sandbox."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 from marshmallow import Schema, ValidationError, fields, validate
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from fhirauth import sandbox
 from fhirauth.api.auth import current_principal
-from fhirauth.errors import Invalid, Issue, NotFound, Unsupported, invalid
+from fhirauth.api.fhir import json_body
+from fhirauth.errors import Invalid, Issue, Unsupported, invalid
+from fhirauth.fhir.strict_json import load_json
 from fhirauth.operations import review
 from fhirauth.principal import ANONYMOUS
 from fhirauth.services import Services
-from fhirauth.store.models import Authorization, DecisionEvent, SandboxScript
+from fhirauth.store.models import DecisionEvent, SandboxScript, Submission
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -25,30 +30,34 @@ def services() -> Services:
 
 class ScriptSchema(Schema):
     outcome = fields.String(required=True, validate=validate.OneOf(sandbox.OUTCOMES))
-    count = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100))
+    count = fields.Integer(load_default=1, strict=True, validate=validate.Range(min=1, max=100))
     principal = fields.String(load_default=None)
 
 
 def load(schema: Schema) -> dict[str, Any]:
-    payload = request.get_json(silent=True)
+    """A JSON body read like every other (``strict_json``: bounded, no duplicate keys, no
+    numbers out of range) and checked against ``schema``."""
+    payload = load_json(json_body())
+    if not isinstance(payload, dict):
+        raise invalid("The body must be a JSON object", code="structure")
     try:
-        return schema.load(payload if isinstance(payload, dict) else {})
+        return schema.load(payload)
     except ValidationError as exc:
         raise Invalid(
             [
                 Issue("invalid", f"{field}: {'; '.join(map(str, msgs))}", (field,))
-                for field, msgs in exc.normalized_messages().items()
+                for field, msgs in _messages(exc.normalized_messages())
             ]
         ) from None
 
 
-def _authorization(session: Any, key: str) -> Authorization:
-    auth = session.scalar(
-        select(Authorization).where(or_(Authorization.id == key, Authorization.pre_auth_ref == key))
-    )
-    if auth is None:
-        raise NotFound(f"authorization {key}")
-    return auth
+def _messages(found: dict[Any, Any], prefix: str = "") -> Iterator[tuple[str, list[Any]]]:
+    """Validation messages by dotted field name (``reviewer.npi``, ``documents.0``)."""
+    for field, msgs in found.items():
+        if isinstance(msgs, dict):
+            yield from _messages(msgs, f"{prefix}{field}.")
+        else:
+            yield f"{prefix}{field}", msgs if isinstance(msgs, list) else [msgs]
 
 
 def _day(value: Any) -> str | None:
@@ -57,9 +66,9 @@ def _day(value: Any) -> str | None:
 
 @bp.get("/authorizations/<key>")
 def authorization(key: str) -> Response:
-    """An authorization by its id or its preAuthRef."""
+    """An authorization by its id, its preAuthRef or its ClaimResponse id."""
     with services().sessions() as session:
-        auth = _authorization(session, key)
+        auth = review.find(session, key)
         return jsonify(
             {
                 "id": auth.id,
@@ -86,6 +95,22 @@ def authorization(key: str) -> Response:
                     }
                     for i in auth.items
                 ],
+                # Each request, update and cancellation, oldest first: its Claim as received
+                # is readable at GET /fhir/Claim/{id}.
+                "submissions": [
+                    {
+                        "claim": f"Claim/{sub.claim_id}",
+                        "kind": sub.kind,
+                        "claimIdentifier": sub.claim_identifier,
+                        "receivedAt": _day(sub.received_at),
+                        "responseVersion": sub.response_version,
+                    }
+                    for sub in session.scalars(
+                        select(Submission)
+                        .where(Submission.authorization_id == auth.id)
+                        .order_by(Submission.received_at, Submission.id)
+                    )
+                ],
             }
         )
 
@@ -94,7 +119,7 @@ def authorization(key: str) -> Response:
 def trace(key: str) -> Response:
     """Every decision event of an authorization, oldest first, with the rule trace."""
     with services().sessions() as session:
-        auth = _authorization(session, key)
+        auth = review.find(session, key)
         events = session.scalars(
             select(DecisionEvent)
             .where(DecisionEvent.authorization_id == auth.id)
@@ -181,22 +206,56 @@ def clear_scripts() -> Response:
     return jsonify({"pending": []})
 
 
+MAX_QUANTITY = Decimal(1_000_000_000)
+_MICRO = Decimal("0.000001")
+
+
+def _quantity(value: Decimal) -> None:
+    """An authorized quantity the ClaimResponse can say: a number from 0 below a billion with
+    at most six decimals (``"1e400"`` is a finite Decimal, but no FHIR decimal or integer)."""
+    if not (value.is_finite() and 0 <= value < MAX_QUANTITY and value == value.quantize(_MICRO)):
+        raise ValidationError("must be a number from 0 to 999999999 with at most 6 decimals")
+
+
+def _from_token(_: Any) -> None:
+    raise ValidationError(
+        "the reviewer is the caller its access token names, never a name in the request: "
+        "leave reviewer.name out"
+    )
+
+
+def _said(value: str) -> None:
+    if not value.strip():
+        raise ValidationError("say why the decision is reopened")
+
+
 class ReviewerSchema(Schema):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    """Only the reviewer's NPI (claimResponseReviewer.reviewerNPI): who decides is the
+    principal."""
+
     npi = fields.String(load_default=None, validate=validate.Regexp(r"^\d{10}$"))
+    name = fields.Raw(load_default=None, validate=_from_token)
 
 
 class ReviewDecisionSchema(Schema):
-    item = fields.Integer(required=True, validate=validate.Range(min=1))
+    item = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
     action = fields.String(required=True, validate=validate.OneOf(review.ACTIONS))
-    period_days = fields.Integer(load_default=None, validate=validate.Range(min=1, max=3660))
-    quantity = fields.Decimal(load_default=None, validate=validate.Range(min=0))
+    period_days = fields.Integer(
+        load_default=None, strict=True, validate=validate.Range(min=1, max=3660)
+    )
+    quantity = fields.Decimal(load_default=None, validate=_quantity)
     reason_code = fields.String(load_default=None)
     reason = fields.String(load_default=None)
     documents = fields.List(
         fields.String(validate=validate.Regexp(r"^\d{1,7}-\d$")), load_default=list
     )
-    reviewer = fields.Nested(ReviewerSchema, required=True)
+    reviewer = fields.Nested(ReviewerSchema, load_default=dict)
+
+
+class ReopenSchema(Schema):
+    item = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    reason = fields.String(required=True, validate=[validate.Length(min=1, max=2000), _said])
+    reviewer = fields.Nested(ReviewerSchema, load_default=dict)
 
 
 @bp.get("/review/queue")
@@ -228,8 +287,30 @@ def review_decide(key: str) -> Response:
         reason=body["reason"],
         documents=tuple(body["documents"]),
     )
-    reviewer = review.Reviewer(body["reviewer"]["name"], body["reviewer"]["npi"])
     svc = services()
     with svc.sessions.begin() as session:
-        out = review.decide(session, key, choice, reviewer, current_principal(), svc)
+        out = review.decide(
+            session, key, choice, current_principal(), svc, body["reviewer"].get("npi")
+        )
+    g.audit_detail = f"item {choice.sequence}: reviewer decision {choice.action}"
+    return Response(out, mimetype="application/fhir+json")
+
+
+@bp.post("/review/<key>/reopen")
+def review_reopen(key: str) -> Response:
+    """Reopen a final item: back to pended (A4) for the reason given, audited and notified;
+    answers the next ClaimResponse version's Bundle."""
+    body = load(ReopenSchema())
+    svc = services()
+    with svc.sessions.begin() as session:
+        out = review.reopen(
+            session,
+            key,
+            body["item"],
+            body["reason"].strip(),
+            current_principal(),
+            svc,
+            body["reviewer"].get("npi"),
+        )
+    g.audit_detail = f"item {body['item']} reopened (the reason is in the decision trace)"
     return Response(out, mimetype="application/fhir+json")

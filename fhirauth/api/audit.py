@@ -3,15 +3,22 @@
 Search parameters: ``date`` (repeatable, with ``ge``, ``gt``, ``le``, ``lt`` or ``eq``; a day or
 a date-time), ``agent`` (client ids, comma-separated, or ``anonymous``) and ``_count``
 (default 50, at most 1000). Newest first.
+
+Paging: a page that is not the last has a ``next`` link, the same search with ``_cursor`` set
+to where the page ended (the time and id of its last event, opaque to clients). A cursor is a
+position, not an offset, so events recorded meanwhile never shift a page or repeat an event.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import urlencode
 
 import orjson
 from flask import Blueprint, Response, current_app, request
+from sqlalchemy import Select, and_, func, or_, select
 
 from fhirauth.api.errors import FHIR_JSON
 from fhirauth.auth import audit
@@ -73,6 +80,37 @@ def _count() -> int:
     return min(int(raw), MAX_COUNT)
 
 
+def encode_cursor(row: AuditRecord) -> str:
+    """Where a page ended: the last event's time and id, base64url."""
+    raw = f"{row.recorded_at.astimezone(UTC).isoformat()}|{row.id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def after_cursor(stmt: Select[tuple[AuditRecord]], cursor: str) -> Select[tuple[AuditRecord]]:
+    """``stmt`` (newest first) narrowed to the events after ``cursor``'s position."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        when, _, ident = raw.rpartition("|")
+        at, last = datetime.fromisoformat(when), int(ident)
+        if at.tzinfo is None:
+            raise ValueError(cursor)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise invalid("_cursor is not one this server gave out", "_cursor") from None
+    return stmt.where(
+        or_(
+            AuditRecord.recorded_at < at,
+            and_(AuditRecord.recorded_at == at, AuditRecord.id < last),
+        )
+    )
+
+
+def _page_url(base: str, kept: list[tuple[str, str]], cursor: str | None) -> str:
+    params = [(k, v) for k, v in kept if k != "_cursor"]
+    if cursor:
+        params.append(("_cursor", cursor))
+    return f"{base}/AuditEvent?{urlencode(params)}".rstrip("?")
+
+
 def _fhir(body: object) -> Response:
     return Response(orjson.dumps(body), mimetype=FHIR_JSON)
 
@@ -89,29 +127,37 @@ def search() -> Response:
     ]
     count = _count()
     stmt = audit.query(after=after, before=before, agents=agents)
+    cursor = request.args.get("_cursor")
+    page = after_cursor(stmt, cursor) if cursor else stmt
     with svc.sessions() as session:
-        rows, total = audit.search(session, stmt, count)
+        total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+        rows = list(session.scalars(page.limit(count + 1)))
+        more, rows = len(rows) > count, rows[:count]
         names = audit.client_names(session, rows)
     base = svc.settings.base_url
     kept = [(k, v) for k, vs in request.args.lists() for v in vs]
-    return _fhir(
+    links = [{"relation": "self", "url": _page_url(base, kept, cursor)}]
+    if cursor:
+        links.append({"relation": "first", "url": _page_url(base, kept, None)})
+    if more and rows:
+        links.append({"relation": "next", "url": _page_url(base, kept, encode_cursor(rows[-1]))})
+    entries = [
         {
-            "resourceType": "Bundle",
-            "type": "searchset",
-            "total": total,
-            "link": [
-                {"relation": "self", "url": f"{base}/AuditEvent?{urlencode(kept)}".rstrip("?")}
-            ],
-            "entry": [
-                {
-                    "fullUrl": f"{base}/AuditEvent/{r.id}",
-                    "resource": audit.to_fhir(r, names),
-                    "search": {"mode": "match"},
-                }
-                for r in rows
-            ],
+            "fullUrl": f"{base}/AuditEvent/{r.id}",
+            "resource": audit.to_fhir(r, names),
+            "search": {"mode": "match"},
         }
-    )
+        for r in rows
+    ]
+    bundle: dict[str, object] = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": int(total or 0),
+        "link": links,
+    }
+    if entries:  # FHIR JSON has no empty arrays
+        bundle["entry"] = entries
+    return _fhir(bundle)
 
 
 @bp.get("/AuditEvent/<event_id>")

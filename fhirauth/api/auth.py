@@ -9,8 +9,9 @@ import logging
 import orjson
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 
-from fhirauth.auth import audit, clients, grant, ratelimit, scopes, tokens
-from fhirauth.auth.assertion import JwksCache, OAuthError
+from fhirauth.auth import assertion, audit, clients, grant, ratelimit, scopes, tokens
+from fhirauth.auth.assertion import OAuthError
+from fhirauth.auth.jwks import JwksCache
 from fhirauth.auth.routes import OPEN, required_scope
 from fhirauth.auth.smart import smart_configuration
 from fhirauth.config import parse_rate_limit
@@ -71,7 +72,7 @@ def token() -> Response:
             request.form.to_dict(flat=False), svc, current_app.extensions["fhirauth.jwks"]
         )
     except OAuthError as exc:
-        g.audit_detail = f"{exc.error}: {exc.description}"
+        g.audit_detail = f"{exc.error}: {exc.detail}"
         if exc.client_id:
             g.audit_detail = f"client {exc.client_id}: {g.audit_detail}"
             if exc.error == "invalid_scope":
@@ -189,10 +190,14 @@ def finish(response: Response) -> Response:
 
 def init_app(app: Flask) -> None:
     """Register the hooks; say loudly when authentication is off."""
-    app.extensions["fhirauth.jwks"] = JwksCache()
+    settings = app.extensions["fhirauth"].settings
+    assertion.prepare()
+    app.extensions["fhirauth.jwks"] = JwksCache(
+        max_bytes=settings.jwks_max_bytes, deadline=settings.jwks_timeout
+    )
     app.before_request(authenticate)
     app.after_request(finish)
-    mode = app.extensions["fhirauth"].settings.auth_mode
+    mode = settings.auth_mode
     if mode == "off":
         log.warning(
             "AUTHENTICATION IS OFF (FHIRAUTH_AUTH=off): every request acts as the anonymous "

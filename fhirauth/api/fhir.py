@@ -12,6 +12,7 @@ from fhirauth.api.auth import current_principal
 from fhirauth.api.errors import FHIR_JSON
 from fhirauth.auth.smart import capability_security
 from fhirauth.errors import NotFound, Unsupported
+from fhirauth.fhir.limits import check_body
 from fhirauth.operations import (
     attachments,
     claim_inquire,
@@ -24,6 +25,7 @@ from fhirauth.store import repository
 
 bp = Blueprint("fhir", __name__, url_prefix="/fhir")
 _JSON_TYPES = {"application/fhir+json", "application/json"}
+_UTF8 = {"utf-8", "utf8"}
 
 
 def services() -> Services:
@@ -35,12 +37,24 @@ def fhir_response(body: bytes, status: int = 200) -> Response:
 
 
 def json_body() -> bytes:
+    """The body of a JSON request: ``application/fhir+json`` or ``application/json``, in
+    UTF-8 (the only encoding JSON allows between systems, RFC 8259 §8.1), else 415; and
+    within the limits on what one request may hold (``fhir/limits.py``), else 413. Every
+    endpoint that reads JSON (FHIR, Subscription, admin) reads it through here."""
     if request.mimetype not in _JSON_TYPES:
         raise Unsupported(
             f"Content-Type {request.mimetype or '(none)'!r} is not accepted; send "
             "application/fhir+json or application/json"
         )
-    return request.get_data(cache=False)
+    charset = request.mimetype_params.get("charset")
+    if charset is not None and charset.strip().lower() not in _UTF8:
+        raise Unsupported(
+            f"charset {charset[:40]!r} is not accepted; JSON bodies are UTF-8 "
+            "(send charset=utf-8, or no charset)"
+        )
+    body = request.get_data(cache=False)
+    check_body(body, services().settings.limits)
+    return body
 
 
 @bp.get("/metadata")

@@ -7,8 +7,8 @@ from flask import Blueprint, Response, request
 
 from fhirauth.api.auth import current_principal
 from fhirauth.api.fhir import fhir_response, json_body, services
-from fhirauth.errors import invalid
-from fhirauth.fhir.bundle import load_json
+from fhirauth.errors import Invalid, invalid
+from fhirauth.fhir.bundle import load_json, model_issues
 from fhirauth.operations import subscription
 from fhirauth.operations.metadata import PAS_BASES
 from fhirauth.principal import Principal
@@ -70,8 +70,11 @@ def _parameters() -> dict[str, list[str]]:
         body = load_json(json_body())
         if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
             raise invalid("$status takes a Parameters body (or none)", "Parameters")
+        structure = model_issues("Parameters", body, "Parameters")  # R4 shapes read below
+        if structure:
+            raise Invalid(structure)
         for p in body.get("parameter") or []:
-            name = p.get("name") if isinstance(p, dict) else None
+            name = p.get("name")
             value = p.get("valueId") or p.get("valueCode") or p.get("valueString")
             if name in found and isinstance(value, str):
                 found[name] += [v for v in value.split(",") if v]

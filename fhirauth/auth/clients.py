@@ -17,6 +17,7 @@ from fhirauth.auth.keys import check_public_jwks
 from fhirauth.store.models import Client
 
 _ORG = re.compile(r"^[^|\s]+\|[^|\s]+$")
+_SENDER = re.compile(r"^[^|\s]{1,64}$")  # ISA06 is 2-15 characters; PAS carries a string
 
 
 class ClientError(ValueError):
@@ -30,6 +31,17 @@ class NewClient:
     scopes: tuple[str, ...]
     jwks: dict[str, Any] | None = None
     jwks_url: str | None = None
+    sender_ids: tuple[str, ...] = ()
+
+
+def check_sender_ids(sender_ids: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """X12 interchange sender ids (ISA06), as PAS carries them in interchangeSenderID."""
+    for sender in sender_ids:
+        if not _SENDER.match(sender):
+            raise ClientError(
+                f"sender id {sender[:80]!r} is not 1 to 64 characters without spaces or '|'"
+            )
+    return tuple(dict.fromkeys(sender_ids))
 
 
 def check(new: NewClient) -> NewClient:
@@ -66,7 +78,12 @@ def check(new: NewClient) -> NewClient:
                 f"cruds letters> or {scope_rules.ADMIN_SCOPE}"
             )
     return NewClient(
-        name, tuple(dict.fromkeys(new.organizations)), tuple(scopes), jwks, new.jwks_url
+        name,
+        tuple(dict.fromkeys(new.organizations)),
+        tuple(scopes),
+        jwks,
+        new.jwks_url,
+        check_sender_ids(new.sender_ids),
     )
 
 
@@ -78,6 +95,7 @@ def add(session: Session, new: NewClient, now: datetime, client_id: str | None =
         jwks=new.jwks,
         jwks_url=new.jwks_url,
         organizations=list(new.organizations),
+        sender_ids=list(new.sender_ids),
         scopes=list(new.scopes),
         enabled=True,
         created_at=now,
@@ -104,4 +122,17 @@ def set_enabled(session: Session, client_id: str, enabled: bool, now: datetime) 
         raise ClientError(f"no client {client_id}")
     client.enabled = enabled
     client.disabled_at = None if enabled else now
+    return client
+
+
+def change_sender_ids(
+    session: Session, client_id: str, add: tuple[str, ...], remove: tuple[str, ...]
+) -> Client:
+    """Register more sender ids to a client, or take some away."""
+    client = get(session, client_id)
+    if client is None:
+        raise ClientError(f"no client {client_id}")
+    added = check_sender_ids(add)
+    kept = [s for s in client.sender_ids or [] if s not in remove]
+    client.sender_ids = list(dict.fromkeys([*kept, *added]))
     return client

@@ -4,6 +4,7 @@ folder, created once, so the quickstart is one command and still uses real token
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -17,13 +18,15 @@ from fhirauth.auth import clients
 from fhirauth.auth.keys import load_private_key, pem, public_jwk, write_private
 from fhirauth.auth.scopes import ADMIN_SCOPE
 from fhirauth.config import bundled
+from fhirauth.notifications.topic import TRANSMISSION_IDENTIFIERS
 
 log = logging.getLogger("fhirauth.auth")
 
 DEMO_CLIENT_ID = "fhirauth-demo"
 DEMO_KEY_FILE = "demo-client-key.pem"
 DEMO_SCOPES = ("system/*.*", ADMIN_SCOPE)
-# A demo organization of its own, plus every provider organization named in examples/.
+# A demo organization of its own, plus every provider organization and every sending system
+# (ISA06) named in examples/.
 DEMO_ORGANIZATION = "http://hl7.org/fhir/sid/us-npi|1234567893"
 _NPI = "http://hl7.org/fhir/sid/us-npi"
 
@@ -36,46 +39,65 @@ class Demo:
     enabled: bool
 
 
-def example_organizations(folder: Path | None = None) -> list[str]:
-    """Every Organization NPI in the example Bundles, so the demo client may send them all."""
+def _examples(folder: Path | None) -> list[Any]:
     folder = folder or bundled("examples")
-    found: list[str] = []
+    found: list[Any] = []
     if not folder.is_dir():
         return found
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("resourceType") == "Organization":
-                for ident in node.get("identifier") or []:
-                    if (
-                        isinstance(ident, dict)
-                        and ident.get("system") == _NPI
-                        and ident.get("value")
-                    ):
-                        found.append(f"{_NPI}|{ident['value']}")
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
     for path in sorted(folder.rglob("*.json")):
         try:
-            walk(orjson.loads(path.read_bytes()))
+            found.append(orjson.loads(path.read_bytes()))
         except (OSError, orjson.JSONDecodeError):
             continue
+    return found
+
+
+def _walk(node: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _walk(value)
+
+
+def example_organizations(folder: Path | None = None) -> list[str]:
+    """Every Organization NPI in the example Bundles, so the demo client may send them all."""
+    found: list[str] = []
+    for node in (n for doc in _examples(folder) for n in _walk(doc)):
+        if node.get("resourceType") != "Organization":
+            continue
+        for ident in node.get("identifier") or []:
+            if isinstance(ident, dict) and ident.get("system") == _NPI and ident.get("value"):
+                found.append(f"{_NPI}|{ident['value']}")
+    return list(dict.fromkeys(found))
+
+
+def example_sender_ids(folder: Path | None = None) -> list[str]:
+    """Every interchangeSenderID (ISA06) in the example Bundles, so the demo client may send
+    them all."""
+    found: list[str] = []
+    for node in (n for doc in _examples(folder) for n in _walk(doc)):
+        if node.get("url") != TRANSMISSION_IDENTIFIERS:
+            continue
+        for sub in node.get("extension") or []:
+            value = sub.get("valueString") if isinstance(sub, dict) else None
+            if isinstance(value, str) and value.strip() and sub.get("url") == "interchangeSenderID":
+                found.append(value.strip())
     return list(dict.fromkeys(found))
 
 
 def bootstrap(sessions: sessionmaker[Session], data_dir: Path, now: datetime) -> Demo:
     """Create the demo client and its key (once); later starts reuse them, adding any new
-    example organizations. A missing key file gets a new key pair."""
+    example organizations and sender ids. A missing key file gets a new key pair."""
     key_path = (data_dir / DEMO_KEY_FILE).resolve()
     if not key_path.exists():
         write_private(key_path, pem(ec.generate_private_key(ec.SECP384R1())))
     key = load_private_key(key_path)
     jwks = {"keys": [public_jwk(key.key, key.kid)]}
     organizations = [DEMO_ORGANIZATION, *example_organizations()]
+    senders = example_sender_ids()
     with sessions.begin() as session:
         client = clients.get(session, DEMO_CLIENT_ID)
         created = client is None
@@ -83,7 +105,11 @@ def bootstrap(sessions: sessionmaker[Session], data_dir: Path, now: datetime) ->
             client = clients.add(
                 session,
                 clients.NewClient(
-                    "fhirauth demo client", tuple(organizations), DEMO_SCOPES, jwks=jwks
+                    "fhirauth demo client",
+                    tuple(organizations),
+                    DEMO_SCOPES,
+                    jwks=jwks,
+                    sender_ids=tuple(senders),
                 ),
                 now,
                 client_id=DEMO_CLIENT_ID,
@@ -91,6 +117,7 @@ def bootstrap(sessions: sessionmaker[Session], data_dir: Path, now: datetime) ->
         else:
             client.jwks, client.jwks_url = jwks, None
             client.organizations = list(dict.fromkeys([*client.organizations, *organizations]))
+            client.sender_ids = list(dict.fromkeys([*(client.sender_ids or []), *senders]))
         enabled = client.enabled
     if created:
         log.info("demo client %s created; its key is %s", DEMO_CLIENT_ID, key_path)

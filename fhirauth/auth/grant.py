@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from fhirauth.auth import assertion, ratelimit, scopes, tokens
-from fhirauth.auth.assertion import ASSERTION_TYPE, JwksCache, OAuthError
+from fhirauth.auth.assertion import ASSERTION_TYPE, OAuthError
+from fhirauth.auth.jwks import JwksCache
 from fhirauth.config import parse_rate_limit
 from fhirauth.services import Services
 
@@ -63,6 +64,7 @@ def token(
         client, jti, expires_at = assertion.verify(session, signed, settings, now, jwks)
         client_id, registered = client.id, list(client.scopes)
         organizations = list(client.organizations)
+        senders = list(client.sender_ids or [])
     named = _one(form, "client_id")
     if named is not None and named != client_id:
         raise OAuthError("invalid_client", "client_id differs from the assertion's iss")
@@ -81,7 +83,7 @@ def token(
             "none of the requested scopes is granted to this client",
             client_id=client_id,
         )
-    access, lifetime = tokens.issue(settings, client_id, granted, organizations, now)
+    access, lifetime = tokens.issue(settings, client_id, granted, organizations, now, senders)
     log.info("token issued to client %s: %s", client_id, " ".join(granted))
     answer = {
         "access_token": access,

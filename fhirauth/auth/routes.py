@@ -22,6 +22,10 @@ ROUTE_SCOPES: dict[tuple[str, str], str] = {
     ("GET", "/fhir/.well-known/smart-configuration"): OPEN,
     ("POST", "/auth/token"): OPEN,
     ("GET", "/static/<path:filename>"): OPEN,
+    # Where a person lands: a pointer document, and the bare base's CapabilityStatement.
+    ("GET", "/"): OPEN,
+    ("GET", "/fhir"): OPEN,
+    ("GET", "/fhir/"): OPEN,
     # PAS: a submission (initial, update, cancel) and its documentation create data
     # (v1: system/Claim.write); an inquiry is a search by example (v1: system/Claim.read).
     ("POST", "/fhir/Claim/$submit"): "system/Claim.c",
@@ -61,6 +65,7 @@ ROUTE_SCOPES: dict[tuple[str, str], str] = {
     ("GET", "/admin/review/queue"): ADMIN_SCOPE,
     ("GET", "/admin/review/<key>"): ADMIN_SCOPE,
     ("POST", "/admin/review/<key>/decisions"): ADMIN_SCOPE,
+    ("POST", "/admin/review/<key>/reopen"): ADMIN_SCOPE,
     ("GET", "/admin/sandbox/scripts"): ADMIN_SCOPE,
     ("POST", "/admin/sandbox/scripts"): ADMIN_SCOPE,
     ("DELETE", "/admin/sandbox/scripts"): ADMIN_SCOPE,

@@ -2,6 +2,7 @@
 
 Claims: ``iss`` the token endpoint, ``aud`` the FHIR base, ``sub`` and ``client_id`` the client,
 ``scope`` (space-separated), ``orgs`` (the organizations it acts for, ``system|value``),
+``senders`` (the X12 interchange sender ids, ISA06, registered to it),
 ``iat``, ``exp`` and ``jti``. Header ``typ`` is ``at+jwt`` (RFC 9068), so no other JWT of ours
 passes for an access token.
 """
@@ -40,15 +41,20 @@ class AccessToken:
     scopes: tuple[str, ...]
     organizations: tuple[str, ...]
     expires_at: int
+    senders: tuple[str, ...] = ()
 
     @property
     def principal(self) -> Principal:
-        return principal_for(self.client_id, self.organizations)
+        return principal_for(self.client_id, self.organizations, self.senders)
 
 
-def principal_for(client_id: str, organizations: tuple[str, ...] | list[str]) -> Principal:
+def principal_for(
+    client_id: str,
+    organizations: tuple[str, ...] | list[str],
+    senders: tuple[str, ...] | list[str] = (),
+) -> Principal:
     """The principal operations receive for a client."""
-    return Principal(client_id, tuple(organizations), anonymous=False)
+    return Principal(client_id, tuple(organizations), anonymous=False, senders=tuple(senders))
 
 
 _keys: dict[Path, SigningKey] = {}
@@ -70,6 +76,7 @@ def issue(
     scopes: list[str],
     organizations: list[str],
     now: datetime,
+    senders: list[str] | None = None,
 ) -> tuple[str, int]:
     """A signed access token and its lifetime in seconds."""
     key = signing_key(settings)
@@ -81,6 +88,7 @@ def issue(
         "client_id": client_id,
         "scope": " ".join(scopes),
         "orgs": list(organizations),
+        "senders": list(senders or []),
         "iat": iat,
         "exp": iat + settings.token_lifetime,
         "jti": uuid.uuid4().hex,
@@ -116,14 +124,16 @@ def verify(settings: Settings, token: str, now: datetime) -> AccessToken:
         )
     except jwt.InvalidTokenError as exc:
         raise TokenRejected(f"the token does not verify ({type(exc).__name__})") from None
-    exp, iat, scope, orgs = claims["exp"], claims["iat"], claims["scope"], claims.get("orgs", [])
+    exp, iat, scope = claims["exp"], claims["iat"], claims["scope"]
+    orgs, senders = claims.get("orgs", []), claims.get("senders", [])
     if not isinstance(exp, int) or not isinstance(iat, int) or not isinstance(scope, str):
         raise TokenRejected("the token's claims are malformed")
-    if not isinstance(orgs, list) or not all(isinstance(o, str) for o in orgs):
-        raise TokenRejected("the token's claims are malformed")
+    for names in (orgs, senders):
+        if not isinstance(names, list) or not all(isinstance(o, str) for o in names):
+            raise TokenRejected("the token's claims are malformed")
     t = now.timestamp()
     if exp <= t - LEEWAY:
         raise TokenRejected("the token has expired", expired=True)
     if iat > t + LEEWAY:
         raise TokenRejected("the token was issued in the future")
-    return AccessToken(str(claims["sub"]), tuple(scope.split()), tuple(orgs), exp)
+    return AccessToken(str(claims["sub"]), tuple(scope.split()), tuple(orgs), exp, tuple(senders))

@@ -34,7 +34,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -121,7 +121,10 @@ def _period(span: tuple[date, date | None]) -> dict[str, str]:
 
 
 def _number(value: Decimal) -> int | float:
-    return int(value) if value == value.to_integral_value() else float(value)
+    """A JSON number for ``value``: an integer when it is one that JSON (orjson) can hold."""
+    if value == value.to_integral_value() and abs(value) < 2**63:
+        return int(value)
+    return float(value)
 
 
 def _ext(name: str, **value: Any) -> dict[str, Any]:
@@ -149,6 +152,15 @@ def claim_response(
     Inquiry Response instead: no communicationRequest (the profile has none, spec-9), one
     communicatedDiagnosis per line, the inquiry's envelope ids swapped, and only the Tasks.
     """
+    if decision.errors:
+        # A refused request is not an authorization: no number of ours (preAuthRef, our
+        # identifier, a line's number, trace number or administrative reference) and no
+        # validity, whatever the caller's decision holds.
+        decision = replace(
+            decision,
+            pre_auth_ref="",
+            items=tuple(replace(d, number=None, period=None) for d in decision.items),
+        )
     claim = req.claim.resource
     notes: list[dict[str, Any]] = []
     items_by_seq = {int(i["sequence"]): i for i in req.items}
@@ -186,7 +198,8 @@ def claim_response(
         "preAuthRef": decision.pre_auth_ref,
         "preAuthPeriod": _period(period),
     }
-    for key in ("requestor", "preAuthRef"):  # none to name (an inquiry that matched nothing)
+    # None to name: an inquiry that matched nothing, a refused request without identifiers.
+    for key in ("identifier", "requestor", "preAuthRef"):
         if not cr[key]:
             del cr[key]
     extensions = [_transmission(inquiry or req, req), _reviewer(decision)]
@@ -557,12 +570,15 @@ def _line_extensions(
     pre_auth_ref: str,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """What an item and its addItem both say, in two parts (before and after the line's own
-    extensions): trace numbers, dates, authorization numbers; admission and discharge dates."""
+    extensions): trace numbers, dates, authorization numbers; admission and discharge dates.
+    Without a ``pre_auth_ref`` (a refused request) the line carries no number of ours."""
     traces = [
         e
         for e in _pas_extensions(requested, "extension-itemTraceNumber")
         if isinstance(e.get("valueIdentifier"), dict)
     ]
+    if not pre_auth_ref:
+        return [*traces, *_dates(d)], _stay(req, d)
     traces.append(
         _ext("extension-itemTraceNumber", valueIdentifier=_trace(d, naming, pre_auth_ref))
     )

@@ -10,14 +10,18 @@ optional data.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import pydantic
 from fhir.resources.R4B import get_fhir_model_class
 
 from fhirauth.errors import Invalid, Issue, invalid
+from fhirauth.fhir.claim_values import negative_quantities, related_to_itself
+from fhirauth.fhir.json_rules import json_issues
 from fhirauth.fhir.strict_json import load_json
 
 _ABSOLUTE = re.compile(r"^https?://[^/\s]+(/[^\s]*)?$")
@@ -68,8 +72,27 @@ class PasRequest:
     def items(self) -> list[dict[str, Any]]:
         return list(self.claim.resource.get("item") or [])
 
+    @cached_property
+    def index(self) -> EntryIndex:
+        return EntryIndex(self.entries)
+
     def resolve(self, reference: str, referrer: Entry) -> list[Entry]:
-        return resolve(reference, referrer, self.entries)
+        return resolve(reference, referrer, self.index)
+
+
+class EntryIndex:
+    """A Bundle's entries by fullUrl and by type and id, built once per request: resolving
+    a reference by scanning every entry made a bundle whose entries reference one another cost
+    the square of its size."""
+
+    def __init__(self, entries: Sequence[Entry]) -> None:
+        self.by_url: dict[str, list[Entry]] = defaultdict(list)
+        self.by_type_id: dict[tuple[str, str], list[Entry]] = defaultdict(list)
+        for e in entries:
+            self.by_url[e.full_url].append(e)
+            rid = e.resource.get("id")
+            if isinstance(rid, str):
+                self.by_type_id[(e.type, rid)].append(e)
 
 
 def unwrap_parameters(resource: Any, parameter: str = "resource") -> Any:
@@ -114,16 +137,21 @@ def parse_request(body: bytes | str | dict[str, Any]) -> PasRequest:
     issues += _duplicate_sequences(claim, "item")
     issues += _duplicate_sequences(claim, "supportingInfo")
 
+    index = EntryIndex(entries)
+    issues += negative_quantities(claim.resource.get("item"), f"{claim.path}.item")
+    issues += related_to_itself(
+        claim.resource, claim.path, lambda ref: any(t is claim for t in resolve(ref, claim, index))
+    )
     found: dict[str, list[Entry]] = {}
     for path, ref in _claim_references(claim):
-        targets, problem = _resolve_required(ref, claim, entries, path)
+        targets, problem = _resolve_required(ref, claim, index, path)
         if problem:
             issues.append(problem)
         found[path] = targets
     if issues:
         raise Invalid(issues)
 
-    warnings += _unresolved_deeper_references(claim, entries, set(found))
+    warnings += _unresolved_deeper_references(claim, entries, index, set(found))
 
     def one(path: str) -> Entry:
         return found[path][0]
@@ -138,7 +166,7 @@ def parse_request(body: bytes | str | dict[str, Any]) -> PasRequest:
     is_update, prior_ref = _related_prior(claim)
     prior = None
     if prior_ref and isinstance(prior_ref.get("reference"), str):
-        targets = resolve(prior_ref["reference"], claim, entries)
+        targets = resolve(prior_ref["reference"], claim, index)
         if len(targets) == 1 and targets[0].type == "Claim" and targets[0] is not claim:
             prior = targets[0]
     return PasRequest(
@@ -254,18 +282,25 @@ def model_issues(kind: str, resource: dict[str, Any], path: str) -> list[Issue]:
         model = get_fhir_model_class(kind)
     except (ValueError, KeyError, TypeError):
         return [Issue("not-supported", f"{kind!r} is not an R4 resource type", (f"{path}",))]
+    # FHIR's JSON rules, which the models' lax reading lets through (true as 1, "2" as 2, null,
+    # per-1) and on some shapes trips over (a string where an element belongs).
+    shape = json_issues(kind, resource, path)
+    issues: list[Issue] = []
     try:
         model.model_validate(resource)
     except pydantic.ValidationError as exc:
-        return [
+        issues = [
             Issue("structure", err["msg"], (_fhirpath(path, err["loc"]),))
             for err in exc.errors(include_input=False, include_url=False)
         ]
-    except (ValueError, KeyError, TypeError) as exc:
+    except (AttributeError, ValueError, KeyError, TypeError) as exc:
         # fhir.resources raises these for shapes pydantic never sees (an unknown contained
-        # resourceType, a primitive where a resource belongs); the message is the library's.
-        return [Issue("structure", f"{type(exc).__name__}: not a valid {kind}", (path,))]
-    return []
+        # resourceType, a primitive where a resource or an element belongs); the JSON rules
+        # say where, else the resource is blamed as a whole.
+        if not shape:
+            issues = [Issue("structure", f"{type(exc).__name__}: not a valid {kind}", (path,))]
+    reported = {i.expression for i in issues}
+    return issues + [i for i in shape if i.expression not in reported]
 
 
 def _fhirpath(prefix: str, loc: tuple[Any, ...]) -> str:
@@ -318,7 +353,7 @@ def _claim_references(claim: Entry) -> Iterator[tuple[str, Any]]:
 
 
 def _resolve_required(
-    ref: Any, claim: Entry, entries: list[Entry], path: str
+    ref: Any, claim: Entry, entries: EntryIndex, path: str
 ) -> tuple[list[Entry], Issue | None]:
     element = path.removeprefix(f"{claim.path}.")
     allowed = _TARGETS[path.rsplit(".", 1)[-1]]
@@ -356,21 +391,19 @@ def _a(noun: str) -> str:
     return ("an " if noun[:1] in "AEIOU" else "a ") + noun
 
 
-def resolve(reference: str, referrer: Entry, entries: list[Entry]) -> list[Entry]:
+def resolve(reference: str, referrer: Entry, entries: EntryIndex | Sequence[Entry]) -> list[Entry]:
     """FHIR Bundle reference resolution (R4 bundle.html#references).
 
     ``urn:`` and absolute references match a fullUrl exactly; a relative ``Type/id`` is made
     absolute with the referring entry's RESTful base. When the referrer's fullUrl is a urn
-    there is no base, so the reference matches entries by resource type and id.
+    there is no base, so the reference matches entries by resource type and id. Pass an
+    :class:`EntryIndex` when resolving many references in one Bundle.
     """
+    index = entries if isinstance(entries, EntryIndex) else EntryIndex(entries)
     target = _RESTFUL.match(reference) if not reference.startswith("urn:") else None
     if target and target.group("base") is None:
         if referrer.full_url.startswith("urn:"):
-            return [
-                e
-                for e in entries
-                if e.type == target.group("type") and e.resource.get("id") == target.group("id")
-            ]
+            return list(index.by_type_id.get((target.group("type"), target.group("id")), ()))
         base = _RESTFUL.match(referrer.full_url)
         if base is None:
             return []
@@ -379,7 +412,7 @@ def resolve(reference: str, referrer: Entry, entries: list[Entry]) -> list[Entry
         key = f"{target.group('base')}{target.group('type')}/{target.group('id')}"
     else:
         key = reference
-    return [e for e in entries if e.full_url == key]
+    return list(index.by_url.get(key, ()))
 
 
 def _references(node: Any, path: str) -> Iterator[tuple[str, str]]:
@@ -396,7 +429,7 @@ def _references(node: Any, path: str) -> Iterator[tuple[str, str]]:
 
 
 def _unresolved_deeper_references(
-    claim: Entry, entries: list[Entry], checked: set[str]
+    claim: Entry, entries: list[Entry], index: EntryIndex, checked: set[str]
 ) -> list[Issue]:
     warnings = []
     for e in entries:
@@ -408,7 +441,7 @@ def _unresolved_deeper_references(
                 continue
             if e.type == "Claim" and ".related[" in path and e is not claim:
                 continue  # spec-66: a prior Claim's own predecessor is not in the bundle
-            if len(resolve(ref, e, entries)) != 1:
+            if len(resolve(ref, e, index)) != 1:
                 warnings.append(
                     Issue(
                         "not-found",

@@ -8,6 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 import requests
 
+from fhirauth.notifications import headers as channel_headers
 from fhirauth.notifications.settings import NotificationSettings
 from fhirauth.outbound import GuardedSession
 
@@ -32,15 +33,6 @@ class Outcome:
     error: str | None = None
 
 
-def header_pairs(headers: tuple[str, ...] | list[str]) -> list[tuple[str, str]]:
-    """``channel.header`` entries (``Name: value``) as HTTP header pairs."""
-    out = []
-    for line in headers:
-        name, _, value = line.partition(":")
-        out.append((name.strip(), value.strip()))
-    return out
-
-
 def new_http(settings: NotificationSettings | None = None) -> requests.Session:
     """A session that follows no redirects and connects to no private, link-local or (unless
     allowed) loopback address, checked on the address actually dialled (fhirauth.outbound)."""
@@ -57,9 +49,19 @@ def post(
     settings: NotificationSettings,
 ) -> Outcome:
     """POST ``body`` to ``endpoint``: Content-Type is ``channel.payload`` and every
-    ``channel.header`` is sent. Any 2xx is success; anything else, redirects included, fails."""
+    ``channel.header`` is sent. Any 2xx is success; anything else, redirects included, fails,
+    and so do headers that break the rules (stored before they were checked): nothing is sent.
+    """
+    bad = channel_headers.problems(headers)
+    if bad:
+        return Outcome(
+            False,
+            None,
+            f"channel.header[{bad[0].index}] cannot be sent: {bad[0].message}; "
+            "update the subscription to correct it",
+        )
     sent = {"Content-Type": content_type, "User-Agent": USER_AGENT}
-    for name, value in header_pairs(headers):
+    for name, value in channel_headers.pairs(headers):
         sent[name] = value
     deadline = time.monotonic() + settings.connect_timeout + settings.read_timeout
     try:

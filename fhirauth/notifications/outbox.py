@@ -11,12 +11,15 @@ gunicorn workers, ``fhirauth worker`` processes) can share one SQLite file or Po
   with a conditional UPDATE that succeeds for one loop only: at most one event per subscription
   is in flight, and they go out in event-number order;
 * a claim is a lease (``claimed_until``): a loop that dies mid-delivery leaves the event pending,
-  and another loop re-sends it, with the same event number, once the lease has run out.
+  and another loop re-sends it, with the same event number, once the lease has run out;
+* a claim counts as an attempt, so an event whose delivery never finishes (the loop is killed,
+  hangs, or fails in a way nothing could record) still runs out of attempts.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -37,6 +40,8 @@ PENDING, DELIVERED, SUPERSEDED = "pending", "delivered", "superseded"
 # Subscriptions that collect events: active ones, those waiting for their handshake, and those
 # in error, so that a repaired subscription (PUT) receives what happened in between.
 COLLECTING = ("requested", "active", "error")
+# Control characters (NUL above all: PostgreSQL text cannot hold it) never reach an error column.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
 
 
 def record_change(
@@ -179,7 +184,7 @@ class Job:
     event_id: int
     kind: str
     event_number: int
-    attempts: int
+    attempts: int  # this one included: claiming counts as an attempt
     created_at: datetime
     authorization_id: str | None
     payload: bytes | None
@@ -236,11 +241,12 @@ def due(session: Session, now: datetime, limit: int) -> list[int]:
 
 
 def claim(session: Session, event_id: int, worker: str, now: datetime, until: datetime) -> bool:
-    """Lease one event to ``worker``: a conditional UPDATE that succeeds for one caller only."""
+    """Lease one event to ``worker`` and count the attempt: a conditional UPDATE that succeeds
+    for one caller only."""
     result = session.execute(
         update(OutboxEvent)
         .where(OutboxEvent.id == event_id, _deliverable(OutboxEvent), _unclaimed(now))
-        .values(claimed_by=worker, claimed_until=until)
+        .values(claimed_by=worker, claimed_until=until, attempts=OutboxEvent.attempts + 1)
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
@@ -271,6 +277,38 @@ def job(session: Session, event_id: int) -> Job | None:
         headers=tuple(sub.headers or ()),
         pas_version=sub.pas_version,
         payload_content=sub.payload_content,
+    )
+
+
+def bare_job(session: Session, event_id: int) -> Job | None:
+    """The event alone, for recording a failure when ``job`` cannot load the row: enough for
+    ``failed``, nothing to deliver (no endpoint, headers or payload)."""
+    row = session.execute(
+        select(
+            OutboxEvent.kind,
+            OutboxEvent.event_number,
+            OutboxEvent.attempts,
+            OutboxEvent.created_at,
+            OutboxEvent.subscription_id,
+        ).where(OutboxEvent.id == event_id)
+    ).first()
+    if row is None:
+        return None
+    kind, number, attempts, created_at, sub_id = row
+    return Job(
+        event_id=event_id,
+        kind=kind,
+        event_number=number,
+        attempts=attempts,
+        created_at=created_at,
+        authorization_id=None,
+        payload=None,
+        subscription_id=sub_id,
+        subscription_status="",
+        events_since_start=0,
+        endpoint="",
+        content_type="",
+        headers=(),
     )
 
 
@@ -307,7 +345,6 @@ def delivered(session: Session, j: Job, worker: str, now: datetime) -> bool:
         .values(
             status=DELIVERED,
             delivered_at=now,
-            attempts=OutboxEvent.attempts + 1,
             claimed_by=None,
             claimed_until=None,
             last_error=None,
@@ -350,10 +387,12 @@ def failed(
     error: str,
     settings: NotificationSettings,
 ) -> bool:
-    """Record a failed attempt: retry after an exponential backoff, or, after
-    ``settings.max_attempts`` failures, put the subscription in ``error``. The event stays
-    pending (with its number) for when the subscription is repaired."""
-    attempts = j.attempts + 1
+    """Record a failed attempt (``j.attempts``, counted when it was claimed): retry after an
+    exponential backoff, or, after ``settings.max_attempts`` attempts, put the subscription in
+    ``error``. The event stays pending (with its number) for when the subscription is
+    repaired."""
+    attempts = j.attempts
+    error = _CONTROL.sub(" ", error).strip() or "failed"
     giving_up = attempts >= settings.max_attempts
     if giving_up:
         lock_subscription(session, j.subscription_id)
@@ -362,7 +401,6 @@ def failed(
         update(OutboxEvent)
         .where(_mine(j, worker))
         .values(
-            attempts=attempts,
             next_attempt_at=retry_at,
             claimed_by=None,
             claimed_until=None,

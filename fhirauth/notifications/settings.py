@@ -17,8 +17,9 @@ class NotificationSettings:
 
     Attempt ``n`` (1-based) of an event that failed is retried ``base_delay * 2**(n-1)`` seconds
     later, capped at ``max_delay``; after ``max_attempts`` failed attempts of one event its
-    subscription goes to ``error``. A claimed event is leased for ``lease`` seconds: another
-    delivery loop may take it over only after that, so ``lease`` must exceed the HTTP timeouts.
+    subscription goes to ``error`` (every claim is an attempt, so one that never finishes counts
+    too). A claimed event is leased for ``lease`` seconds: another delivery loop may take it
+    over only after that, so ``lease`` must exceed the HTTP timeouts.
     """
 
     max_attempts: int = 6
@@ -31,8 +32,9 @@ class NotificationSettings:
     batch: int = 50
     # Plain http:// endpoints (local test harnesses such as a dockerized Inferno); https otherwise.
     allow_http: bool = False
-    # Loopback endpoints (127.0.0.0/8, ::1): refused unless allowed, like private and link-local
-    # addresses, which are always refused (fhirauth.outbound).
+    # Loopback endpoints (localhost, *.localhost, 127.0.0.0/8, ::1; FHIRAUTH_NOTIFY_ALLOW_LOOPBACK):
+    # refused unless allowed, like private and link-local addresses, which are always refused
+    # (fhirauth.outbound).
     allow_loopback: bool = False
 
     def __post_init__(self) -> None:

@@ -30,15 +30,44 @@ def worker_id() -> str:
     return f"{socket.gethostname()[:64]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
 
-def _claim_next(services: Services, me: str, settings: NotificationSettings) -> outbox.Job | None:
+def _claim_next(services: Services, me: str, settings: NotificationSettings) -> int | None:
+    """Lease the next due event to this loop; its id, or None when nothing is due."""
     now = services.clock()
     until = now + timedelta(seconds=settings.lease)
     with services.sessions() as session:
         candidates = outbox.due(session, now, limit=16)
     for event_id in candidates:
-        with services.sessions.begin() as session:
-            if outbox.claim(session, event_id, me, now, until):
-                return outbox.job(session, event_id)
+        try:
+            with services.sessions.begin() as session:
+                if outbox.claim(session, event_id, me, now, until):
+                    return event_id
+        except Exception as exc:
+            # This row cannot be claimed right now (a lock timeout, a deadlock victim): the
+            # others still can.
+            log.error("%s: cannot claim event %d: %s", me, event_id, type(exc).__name__)
+    return None
+
+
+def _load(
+    services: Services, event_id: int, me: str, settings: NotificationSettings
+) -> outbox.Job | None:
+    """The claimed event with what its delivery needs. A row that cannot be loaded is recorded
+    as a failed attempt (so it backs off and, in the end, is given up); None then, and when the
+    event is gone (its subscription was deleted meanwhile)."""
+    try:
+        with services.sessions() as session:
+            return outbox.job(session, event_id)
+    except Exception as exc:
+        error = f"cannot read the subscription or event ({type(exc).__name__})"
+    try:
+        with services.sessions() as session:
+            bare = outbox.bare_job(session, event_id)
+    except Exception as exc:
+        log.error("%s: cannot read event %d: %s", me, event_id, type(exc).__name__)
+        return None
+    if bare is not None:
+        result = delivery.Outcome(False, None, error)
+        _log(me, bare, result, _record(services, bare, me, result, settings))
     return None
 
 
@@ -58,29 +87,71 @@ def _body(services: Services, j: outbox.Job) -> bytes:
     )
 
 
-def deliver_one(
+def _describe(exc: Exception) -> str:
+    """An exception for the error columns and the log: our own ValueErrors and TypeErrors say
+    what is wrong; any other exception's text may quote data (SQL parameters, payloads,
+    header values), so only its class is named."""
+    if type(exc) in (ValueError, TypeError):
+        return f"{type(exc).__name__}: {str(exc)[:300]}"
+    return type(exc).__name__
+
+
+def _attempt(
+    services: Services,
+    j: outbox.Job,
+    settings: NotificationSettings,
+    http: requests.Session,
+) -> delivery.Outcome:
+    """Build and POST one notification; whatever goes wrong is a failed Outcome, never an
+    exception, so that it is recorded and backed off like an endpoint's HTTP 500."""
+    if j.attempts > settings.max_attempts:
+        # Claimed again after its lease ran out, every time: the earlier attempts never
+        # finished (the loop was killed, hung, or could not record what happened).
+        return delivery.Outcome(
+            False, None, f"{j.attempts - 1} attempt(s) never finished within the lease"
+        )
+    try:
+        body = _body(services, j)
+    except Exception as exc:
+        return delivery.Outcome(False, None, f"cannot build the notification: {_describe(exc)}")
+    try:
+        return delivery.post(http, j.endpoint, body, j.content_type, j.headers, settings)
+    except Exception as exc:
+        return delivery.Outcome(False, None, f"delivery failed: {_describe(exc)}")
+
+
+def _record(
     services: Services,
     j: outbox.Job,
     me: str,
+    result: delivery.Outcome,
     settings: NotificationSettings,
-    http: requests.Session,
 ) -> bool:
-    """Send one claimed event and record the outcome; True when the endpoint took it."""
-    try:
-        body = _body(services, j)
-    except (ValueError, TypeError) as exc:
-        result = delivery.Outcome(False, None, f"cannot build the notification: {exc}")
-    else:
-        result = delivery.post(http, j.endpoint, body, j.content_type, j.headers, settings)
+    """Write the outcome; False when our lease was lost or nothing could be written (then the
+    lease runs out and the event is tried again, the attempt counted)."""
     now = services.clock()
-    with services.sessions.begin() as session:
-        if result.ok:
-            recorded = outbox.delivered(session, j, me, now)
-        else:
-            recorded = outbox.failed(session, j, me, now, result.error or "failed", settings)
-    if result.ok and recorded:
+    try:
         with services.sessions.begin() as session:
-            outbox.reached_requestor(session, j, now)
+            if result.ok:
+                return outbox.delivered(session, j, me, now)
+            return outbox.failed(session, j, me, now, result.error or "failed", settings)
+    except Exception as exc:
+        log.error(
+            "%s: cannot record the outcome of event %d: %s", me, j.event_id, type(exc).__name__
+        )
+        if result.ok:
+            return False  # it was delivered: at least once, it will be sent again
+    try:  # once more, in our own words only: the error's text may have been the trouble
+        with services.sessions.begin() as session:
+            return outbox.failed(
+                session, j, me, now, "delivery failed; the reason could not be recorded", settings
+            )
+    except Exception as exc:
+        log.error("%s: cannot record event %d at all: %s", me, j.event_id, type(exc).__name__)
+        return False
+
+
+def _log(me: str, j: outbox.Job, result: delivery.Outcome, recorded: bool) -> None:
     log.info(
         "%s: subscription %s %s %d: %s%s",
         me,
@@ -88,8 +159,34 @@ def deliver_one(
         j.kind,
         j.event_number,
         "delivered" if result.ok else f"failed ({result.error})",
-        "" if recorded else " (lease lost; another loop owns it now)",
+        "" if recorded else " (not recorded: lease lost or database trouble)",
     )
+
+
+def deliver_one(
+    services: Services,
+    j: outbox.Job,
+    me: str,
+    settings: NotificationSettings,
+    http: requests.Session,
+) -> bool:
+    """Send one claimed event and record the outcome; True when the endpoint took it. Never
+    raises: any failure is recorded on the event, which backs off and, after
+    ``settings.max_attempts``, puts its subscription in ``error``."""
+    result = _attempt(services, j, settings, http)
+    recorded = _record(services, j, me, result, settings)
+    if result.ok and recorded:
+        try:
+            with services.sessions.begin() as session:
+                outbox.reached_requestor(session, j, services.clock())
+        except Exception as exc:
+            log.error(
+                "%s: cannot note that authorization of event %d was delivered: %s",
+                me,
+                j.event_id,
+                type(exc).__name__,
+            )
+    _log(me, j, result, recorded)
     return result.ok
 
 
@@ -103,17 +200,20 @@ def deliver_pending(
     stop: threading.Event | None = None,
 ) -> int:
     """One pass: deliver up to ``limit`` due events, one at a time; returns how many were
-    attempted (successfully or not)."""
+    attempted (successfully or not). One event's trouble, whatever it is, is recorded on that
+    event and does not stop the others."""
     settings = settings or notification_settings(services.settings)
     me = worker or worker_id()
     session = http or delivery.new_http(settings)
     attempted = 0
     try:
         while attempted < limit and not (stop and stop.is_set()):
-            j = _claim_next(services, me, settings)
-            if j is None:
+            event_id = _claim_next(services, me, settings)
+            if event_id is None:
                 break
-            deliver_one(services, j, me, settings, session)
+            j = _load(services, event_id, me, settings)
+            if j is not None:
+                deliver_one(services, j, me, settings, session)
             attempted += 1
     finally:
         if http is None:

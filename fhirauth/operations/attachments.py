@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from fhirauth.access import may_read
 from fhirauth.decision.decide import decide
 from fhirauth.errors import Invalid, Issue, NotFound, invalid
-from fhirauth.fhir.bundle import load_json, parse_request
+from fhirauth.fhir.bundle import load_json, model_issues, parse_request
 from fhirauth.membership import member_id
 from fhirauth.operations import review
 from fhirauth.principal import Principal
@@ -56,6 +56,11 @@ def parse(body: bytes | dict[str, Any]) -> AttachmentRequest:
     data = load_json(body) if isinstance(body, bytes) else body
     if not isinstance(data, dict) or data.get("resourceType") != "Parameters":
         raise invalid("$submit-attachment takes a Parameters resource", "Parameters")
+    # An R4 Parameters first (no null parameter, no string where an Identifier belongs), so
+    # that what is read below has the shapes it is read as.
+    structure = model_issues("Parameters", data, "Parameters")
+    if structure:
+        raise Invalid(structure)
     params = data.get("parameter") or []
     issues = []
     tracking = _param(params, "TrackingId")

@@ -293,9 +293,11 @@ def _initial(
     now: datetime,
     scripted: str | None,
     refuse: tuple[AaaError, ...] = (),
+    answers: tuple[ItemDecision, ...] | None = None,
 ) -> tuple[str, bytes]:
     ev = evaluate(req, services.policies, services.membership, now.date(), scripted)
-    cancelled = {r.sequence for r in ev.results if is_cancelled(_item(req, r.sequence))}
+    by_sequence = {int(i["sequence"]): i for i in req.items}
+    cancelled = {r.sequence for r in ev.results if is_cancelled(by_sequence[r.sequence])}
     decision = decide(
         req.claim.resource,
         [r for r in ev.results if r.sequence not in cancelled],
@@ -307,28 +309,29 @@ def _initial(
             decision,
             items=tuple(
                 sorted(
-                    [*decision.items, *(_withdrawn(req, seq, now) for seq in cancelled)],
+                    [
+                        *decision.items,
+                        *(_withdrawn(req, by_sequence[seq], now) for seq in cancelled),
+                    ],
                     key=lambda d: d.sequence,
                 )
             ),
         )
+    # A refused request is stored and answered, but it is not an authorization: no number.
     if refuse:
         # Answer every submitted item (spec-34/46), deciding none of them.
-        decision = Decision(
-            decision.pre_auth_ref,
-            now,
-            tuple(ItemDecision(int(i["sequence"]), "CT", None) for i in req.items),
-            refuse,
-        )
+        if answers is None:
+            answers = tuple(ItemDecision(int(i["sequence"]), "CT", None) for i in req.items)
+        decision = Decision("", now, answers, refuse)
     elif ev.error:
-        decision = Decision(decision.pre_auth_ref, now, (), (ev.error,))
+        decision = Decision("", now, (), (ev.error,))
     auth_id, response_id, submission_id = services.ids(), services.ids(), services.ids()
     out = render(req, decision, response_id, 1, services)
     status = "error" if decision.errors else status_of([d.action for d in decision.items])
     decided = None if status == "pended" else now
     auth = Authorization(
         id=auth_id,
-        pre_auth_ref=decision.pre_auth_ref,
+        pre_auth_ref=decision.pre_auth_ref or None,
         claim_response_id=response_id,
         principal=principal.id,
         policy_id=ev.policy.id if ev.policy else "-",
@@ -343,7 +346,7 @@ def _initial(
         updated_at=now,
     )
     contexts = {c.sequence: c for c in ev.contexts}
-    items = {int(i["sequence"]): i for i in req.items}
+    items = by_sequence
     # A request the payer could not process had nothing authorized.
     for d in () if decision.errors else decision.items:
         auth.items.append(
@@ -394,14 +397,9 @@ def _initial(
     return auth_id, out
 
 
-def _item(req: PasRequest, sequence: int) -> dict[str, Any]:
-    return next(i for i in req.items if int(i["sequence"]) == sequence)
-
-
-def _withdrawn(req: PasRequest, sequence: int, now: datetime) -> ItemDecision:
-    item = _item(req, sequence)
+def _withdrawn(req: PasRequest, item: dict[str, Any], now: datetime) -> ItemDecision:
     return ItemDecision(
-        sequence,
+        int(item["sequence"]),
         "C",
         None,
         issue_date=now.date(),
@@ -418,7 +416,11 @@ def _initial_error(
     principal: Principal,
     services: Services,
     now: datetime,
-    refuse: AaaError,
+    refuse: tuple[AaaError, ...],
+    answers: tuple[ItemDecision, ...] | None = None,
+    scripted: str | None = None,
 ) -> tuple[str, bytes]:
-    """Store and answer a request refused before any decision (an update matching nothing)."""
-    return _initial(session, req, body, digest, principal, services, now, None, (refuse,))
+    """Store and answer a refused update or cancel as a refused submission of its own (the
+    authorization it names, if any, is left as it was): ``answers`` for its items, by default
+    CT for every one."""
+    return _initial(session, req, body, digest, principal, services, now, scripted, refuse, answers)

@@ -14,7 +14,9 @@ Every submitted item is answered, and no other (spec-34, spec-46): cancelled ite
 items decided by the policy, changed items decided again (a denied item stays denied), unchanged
 items as before. Authorization numbers do not change. A Claim-level certificationType 3 cancels
 the whole authorization. An update of a denied authorization, or one that matches none, is
-refused with ``outcome=error`` and an X12 901 code, still answering every submitted item.
+refused with ``outcome=error`` and an X12 901 code, still answering every submitted item; the
+refusal is stored as a refused submission of its own and leaves the authorization as it was.
+A refused submission (status ``error``) is not an authorization: no update or cancel finds it.
 """
 
 from __future__ import annotations
@@ -26,7 +28,14 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from fhirauth.decision.decide import AaaError, Decision, ItemDecision, decide, item_number
+from fhirauth.decision.decide import (
+    CERTIFIED,
+    AaaError,
+    Decision,
+    ItemDecision,
+    decide,
+    item_number,
+)
 from fhirauth.fhir.bundle import PasRequest
 from fhirauth.membership import member_id
 from fhirauth.policy.context import (
@@ -45,7 +54,6 @@ from fhirauth.store.models import (
 )
 from fhirauth.store.records import (
     claim_identifiers,
-    error_event,
     fill_item,
     item_event,
     provider_identifier,
@@ -60,6 +68,8 @@ PAS = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/"
 # X12 901 reject reasons for updates we refuse.
 AUTHORIZATION_NOT_FOUND = "AA"  # Authorization Number Not Found
 UPDATE_NOT_ALLOWED = "41"  # Authorization/Access Restrictions
+# The status of a refused submission (outcome=error): stored and answered, never updated.
+REFUSED = "error"
 _MODIFIABLE = ("productOrService", "modifier", "servicedDate", "servicedPeriod", "quantity", "net")
 
 
@@ -108,7 +118,8 @@ def _find(session: Session, req: PasRequest) -> Authorization | None:
     if keys:
         subs = session.scalars(
             select(Submission)
-            .where(Submission.claim_identifier.in_(keys))
+            .join(Authorization, Authorization.id == Submission.authorization_id)
+            .where(Submission.claim_identifier.in_(keys), Authorization.status != REFUSED)
             .order_by(Submission.received_at.desc())
         )
         for sub in subs:
@@ -122,6 +133,7 @@ def _find(session: Session, req: PasRequest) -> Authorization | None:
     ):
         auth = session.scalar(
             select(Authorization).where(
+                Authorization.status != REFUSED,
                 or_(
                     Authorization.pre_auth_ref == number,
                     Authorization.id.in_(
@@ -129,7 +141,7 @@ def _find(session: Session, req: PasRequest) -> Authorization | None:
                             AuthorizationItem.authorization_number == number
                         )
                     ),
-                )
+                ),
             )
         )
         if auth is not None:
@@ -166,26 +178,20 @@ def apply_update(
         from fhirauth.operations.claim_submit import _initial
 
         return _initial(session, req, body, digest, principal, services, now, scripted)
-    if auth is None:
-        # Nothing to update: store the attempt as its own (error) authorization.
-        from fhirauth.operations.claim_submit import _initial_error
+    from fhirauth.operations.claim_submit import _initial_error
 
+    if auth is None:
+        # Nothing to update: store the attempt as a refused submission of its own.
+        error = AaaError(
+            AUTHORIZATION_NOT_FOUND,
+            "No authorization matches this update: neither the prior Claim's identifier "
+            "nor an authorization number on it is known here for this member and "
+            "provider. Submit a new request.",
+            related_path,
+            "N",
+        )
         return _initial_error(
-            session,
-            req,
-            body,
-            digest,
-            principal,
-            services,
-            now,
-            AaaError(
-                AUTHORIZATION_NOT_FOUND,
-                "No authorization matches this update: neither the prior Claim's identifier "
-                "nor an authorization number on it is known here for this member and "
-                "provider. Submit a new request.",
-                related_path,
-                "N",
-            ),
+            session, req, body, digest, principal, services, now, (error,), scripted=scripted
         )
 
     rows = {row.sequence: row for row in auth.items}
@@ -205,70 +211,71 @@ def apply_update(
             "N",
         )
     ev = evaluate(req, services.policies, services.membership, now.date(), scripted)
-    if error is None and ev.error:
-        error = ev.error
+    error = error or ev.error
+    if error is not None:
+        # Refused: stored as a refused submission of its own; the authorization is unchanged.
+        return _initial_error(
+            session,
+            req,
+            body,
+            digest,
+            principal,
+            services,
+            now,
+            (error,),
+            tuple(_refused(seq, rows.get(seq)) for seq in sorted(submitted)),
+            scripted,
+        )
 
     answers: dict[int, ItemDecision] = {}
-    if error is not None:
-        for seq in submitted:
-            answers[seq] = (
-                stored_decision(rows[seq]) if seq in rows else ItemDecision(seq, "CT", None)
-            )
-    else:
-        results = {r.sequence: r for r in ev.results}
-        redo = []
-        for seq, item in submitted.items():
-            row = rows.get(seq)
-            if whole_cancel or is_cancelled(item):
-                answers[seq] = _cancelled(seq, row, item, claim, now)
-            elif row is not None and row.review_action == "C":
-                answers[seq] = stored_decision(row)
-            elif row is not None and row.review_action == "A3":
-                answers[seq] = stored_decision(row)  # a denied item is not updated
-            elif row is None or _changed(row, item):
-                redo.append(results[seq])
-            elif row.review_action == "A4" and results[seq].action != "A4":
-                redo.append(results[seq])  # documentation in this update satisfies the policy
-            else:
-                answers[seq] = stored_decision(row)
-        for d in decide(claim, redo, auth.pre_auth_ref, now).items:
-            answers[d.sequence] = d
-        if whole_cancel:
-            for seq, row in rows.items():
-                if seq not in answers:
-                    row.review_action = "C"
-                    events.append(
-                        item_event(
-                            auth.id, _cancelled(seq, row, None, claim, now), now, "provider:cancel"
-                        )
+    results = {r.sequence: r for r in ev.results}
+    redo = []
+    for seq, item in submitted.items():
+        row = rows.get(seq)
+        if whole_cancel or is_cancelled(item):
+            answers[seq] = _cancelled(seq, row, item, claim, now)
+        elif row is not None and row.review_action == "C":
+            answers[seq] = stored_decision(row)
+        elif row is not None and row.review_action == "A3":
+            answers[seq] = stored_decision(row)  # a denied item is not updated
+        elif row is None or _changed(row, item):
+            redo.append(results[seq])
+        elif row.review_action == "A4" and results[seq].action != "A4":
+            redo.append(results[seq])  # documentation in this update satisfies the policy
+        else:
+            answers[seq] = stored_decision(row)
+    for d in decide(claim, redo, auth.pre_auth_ref, now).items:
+        answers[d.sequence] = d
+    if whole_cancel:
+        for seq, row in rows.items():
+            if seq not in answers:
+                row.review_action = "C"
+                events.append(
+                    item_event(
+                        auth.id, _cancelled(seq, row, None, claim, now), now, "provider:cancel"
                     )
+                )
 
     decision = Decision(
         auth.pre_auth_ref,
         now,
         tuple(answers[s] for s in sorted(answers)),
-        (error,) if error else (),
-        header_action="C" if whole_cancel and not error else None,
+        header_action="C" if whole_cancel else None,
     )
     out = render(req, decision, auth.claim_response_id, version, services)
 
     contexts = {c.sequence: c for c in ev.contexts}
-    if error is None:
-        for d in decision.items:
-            row = rows.get(d.sequence)
-            if row is None:
-                row = AuthorizationItem()
-                auth.items.append(row)
-            elif stored_decision(row) == d and d.action != "C":
-                continue
-            fill_item(row, d, submitted.get(d.sequence), contexts[d.sequence].codes)
-            events.append(
-                item_event(auth.id, d, now, "provider:cancel" if d.action == "C" else None)
-            )
-    else:
-        events.append(error_event(auth.id, error.code, error.text, error.path, now))
+    for d in decision.items:
+        row = rows.get(d.sequence)
+        if row is None:
+            row = AuthorizationItem()
+            auth.items.append(row)
+        elif stored_decision(row) == d and d.action != "C":
+            continue
+        fill_item(row, d, submitted.get(d.sequence), contexts[d.sequence].codes)
+        events.append(item_event(auth.id, d, now, "provider:cancel" if d.action == "C" else None))
 
-    if error is None and any(
+    if any(
         extension_value(info, "extension-infoChanged", "valueCode") == "added"
         for info in claim.get("supportingInfo") or []
     ):
@@ -313,13 +320,20 @@ def apply_update(
 
     record_change(session, authorization_id=auth.id, request=req, response_bundle=out, at=now)
     log.info(
-        "authorization %s updated to version %d: %d items answered%s",
+        "authorization %s updated to version %d: %d items answered",
         auth.id,
         version,
         len(decision.items),
-        " (refused)" if error else "",
     )
     return auth.id, out
+
+
+def _refused(seq: int, row: AuthorizationItem | None) -> ItemDecision:
+    """How a refused update answers a line: as the authorization holds it when that is not a
+    certification (a refusal certifies nothing), else CT, contact the payer."""
+    if row is None or row.review_action in CERTIFIED:
+        return ItemDecision(seq, "CT", None)
+    return stored_decision(row)
 
 
 def _cancelled(

@@ -15,14 +15,16 @@ from typing import Any
 
 from fhirauth.errors import Invalid, Issue, invalid
 from fhirauth.fhir.bundle import (
+    EntryIndex,
     collection_entries,
     load_json,
     model_issues,
     resolve,
     unwrap_parameters,
 )
+from fhirauth.fhir.claim_values import negative_quantities
 from fhirauth.policy import RuleResult, evaluate_item
-from fhirauth.policy.context import item_context
+from fhirauth.policy.context import claim_facts, item_context
 from fhirauth.principal import Principal
 from fhirauth.services import Services
 
@@ -63,10 +65,12 @@ def parse(body: bytes | dict[str, Any]) -> EligibilityRequest:
         if issues:
             raise Invalid(issues)
 
+        index = EntryIndex(entries)
+
         def lookup(ref: Any) -> dict[str, Any] | None:
             if not isinstance(ref, dict) or not isinstance(ref.get("reference"), str):
                 return None
-            found = resolve(ref["reference"], first, entries)
+            found = resolve(ref["reference"], first, index)
             return found[0].resource if len(found) == 1 else None
 
         return _request(first.resource, first.path, first.full_url, lookup)
@@ -93,7 +97,7 @@ def parse(body: bytes | dict[str, Any]) -> EligibilityRequest:
 def _request(
     cer: dict[str, Any], path: str, full_url: str | None, lookup: Any
 ) -> EligibilityRequest:
-    issues = []
+    issues = negative_quantities(cer.get("item"), f"{path}.item")
     purposes = cer.get("purpose") or []
     for i, purpose in enumerate(purposes):
         if purpose not in ANSWERED:
@@ -180,6 +184,7 @@ def submit(
     info = [i for i in cer.get("supportingInfo") or [] if isinstance(i, dict)]
     supporting = [r for r in (req.lookup(i.get("information")) for i in info) if r]
     diagnoses = [d["diagnosisCodeableConcept"] for d in claim["diagnosis"]]
+    facts = claim_facts(claim, supporting, info)
     contexts = [
         item_context(
             sequence=item["sequence"],
@@ -192,6 +197,7 @@ def submit(
             supporting=supporting,
             supporting_info=info,
             today=today,
+            facts=facts,
         )
         for item in claim["item"]
     ]

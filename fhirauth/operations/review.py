@@ -1,9 +1,14 @@
-"""Human review of pended authorizations: the queue, one authorization's case, and a
-reviewer's decision on an item, which produces the next ClaimResponse version.
+"""Human review of pended authorizations: the queue, one authorization's case, a reviewer's
+decision on a pended item, and the reopening of a final one; each decision and reopening is
+the next ClaimResponse version, notified like any other.
 
 Medicare Advantage and Medicaid managed care require a qualified reviewer for denials and
 reductions (42 CFR 422.566(d), 438.210(b)(3)); every decision made here records who made it
 (claimResponseReviewer: wasHumanReviewedFlag, reviewer NPI) in the response and the trace.
+The reviewer is the authenticated caller (the client its access token names), never a name
+in the request; a client never decides or reopens a request it submitted or whose requesting
+organization it acts for. With authentication off every caller is the anonymous principal,
+recorded as such.
 """
 
 from __future__ import annotations
@@ -16,10 +21,12 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from fhirauth.access import acts_for
 from fhirauth.decision import clocks
-from fhirauth.decision.decide import Decision, ItemDecision, item_number
-from fhirauth.errors import NotFound, invalid
+from fhirauth.decision.decide import REVIEW_ACTIONS, Decision, ItemDecision, item_number
+from fhirauth.errors import FhirError, Forbidden, Issue, NotFound, invalid
 from fhirauth.fhir.bundle import PasRequest, parse_request
+from fhirauth.operations.claim_update import REFUSED
 from fhirauth.policy import Documentation
 from fhirauth.principal import Principal
 from fhirauth.services import Services
@@ -27,12 +34,14 @@ from fhirauth.store.models import (
     Authorization,
     AuthorizationItem,
     ClaimResponseVersion,
+    Client,
     DecisionEvent,
     Submission,
 )
 from fhirauth.store.records import fill_item, item_event, status_of, stored_decision
 
 ACTIONS = ("approve", "modify", "deny", "request-info")
+PENDED = "A4"  # the only review action a reviewer decides; every other one is final
 LOINC_NAMES = {
     "11506-3": "Progress note",
     "18748-4": "Diagnostic imaging study",
@@ -44,8 +53,27 @@ LOINC_NAMES = {
 
 @dataclass(frozen=True)
 class Reviewer:
+    """Who decides: the caller's client id and the name it is registered under; ``npi`` is
+    the NPI the ClaimResponse names (claimResponseReviewer.reviewerNPI), if given."""
+
+    id: str
     name: str
     npi: str | None = None
+
+    @property
+    def actor(self) -> str:
+        return f"reviewer:{self.id}"
+
+    def trace(self) -> dict[str, Any]:
+        return {"decided_by": self.actor, "reviewer": self.name, "reviewer_npi": self.npi}
+
+
+def reviewer_for(session: Session, principal: Principal, npi: str | None = None) -> Reviewer:
+    """The reviewer a principal is: with authentication off, the anonymous principal."""
+    if principal.anonymous:
+        return Reviewer(principal.id, "anonymous (authentication off)", npi)
+    client = session.get(Client, principal.id)
+    return Reviewer(principal.id, client.name if client else principal.id, npi)
 
 
 @dataclass(frozen=True)
@@ -59,13 +87,68 @@ class ReviewDecision:
     documents: tuple[str, ...] = ()
 
 
-def find(session: Session, key: str) -> Authorization:
-    auth = session.scalar(
-        select(Authorization).where(or_(Authorization.id == key, Authorization.pre_auth_ref == key))
+def find(session: Session, key: str, *, lock: bool = False) -> Authorization:
+    """An authorization by its id, its preAuthRef or its ClaimResponse id (the one handle a
+    refused submission has); ``lock`` holds its row until the transaction ends (PostgreSQL),
+    so that two reviewers never write the same version."""
+    stmt = select(Authorization).where(
+        or_(
+            Authorization.id == key,
+            Authorization.pre_auth_ref == key,
+            Authorization.claim_response_id == key,
+        )
     )
+    auth = session.scalar(stmt.with_for_update() if lock else stmt)
     if auth is None:
         raise NotFound(f"authorization {key}")
     return auth
+
+
+def _conflict(diagnostics: str) -> FhirError:
+    """409: the item is not in a state this action applies to."""
+    return FhirError([Issue("business-rule", diagnostics, ("item",))], 409)
+
+
+def _reviewable(
+    session: Session, key: str, sequence: int, principal: Principal
+) -> tuple[Authorization, AuthorizationItem]:
+    """The authorization and item a reviewer acts on, locked; refused when the request was
+    refused (not an authorization), is the caller's own, or has no such item, or the provider
+    cancelled the item."""
+    auth = find(session, key, lock=True)
+    if auth.status == REFUSED:
+        raise _conflict(
+            f"{key} is a refused submission (outcome error), not an authorization: there is "
+            "nothing to decide or reopen; the provider sends a corrected request"
+        )
+    if not principal.anonymous and _own(session, auth, principal):
+        raise Forbidden(
+            "This client submitted this request, or acts for its requesting organization: a "
+            "client never decides or reopens its own request"
+        )
+    row = next((r for r in auth.items if r.sequence == sequence), None)
+    if row is None:
+        raise invalid(f"authorization {key} has no item {sequence}", "item")
+    if row.review_action == "C":
+        raise _conflict(
+            f"item {sequence} of {key} was cancelled by the provider (C): it is neither decided "
+            "nor reopened; the provider sends a new request"
+        )
+    return auth, row
+
+
+def _own(session: Session, auth: Authorization, principal: Principal) -> bool:
+    """Did this principal submit any request of the authorization, or does it act for the
+    requesting organization of one?"""
+    submissions = session.execute(
+        select(Submission.principal, Submission.provider_identifier).where(
+            Submission.authorization_id == auth.id
+        )
+    ).all()
+    return principal.id == auth.principal or any(
+        who == principal.id or (org is not None and acts_for(principal, [org]))
+        for who, org in submissions
+    )
 
 
 def latest_submission(session: Session, auth: Authorization) -> Submission:
@@ -155,30 +238,31 @@ def show(session: Session, key: str, now: datetime) -> dict[str, Any]:
     }
 
 
+def _state(action: str) -> str:
+    return f"{action}, {REVIEW_ACTIONS.get(action, action).lower()}"
+
+
 def decide(
     session: Session,
     key: str,
     choice: ReviewDecision,
-    reviewer: Reviewer,
     principal: Principal,
     services: Services,
+    npi: str | None = None,
 ) -> bytes:
-    """Apply a reviewer's decision on one item; store and return the next response Bundle."""
-    auth = find(session, key)
-    rows = {r.sequence: r for r in auth.items}
-    row = rows.get(choice.sequence)
-    if row is None:
-        raise invalid(f"authorization {key} has no item {choice.sequence}", "item")
-    if row.review_action in ("C", "A3") and choice.action != "deny":
-        raise invalid(
-            f"item {choice.sequence} is {row.review_action}; it is not reopened here "
-            "(a new request is needed)",
-            "item",
-            code="business-rule",
+    """Apply a reviewer's decision on one pended item; store and return the next response
+    Bundle. A final item is refused (409): changing it is a reopen."""
+    auth, row = _reviewable(session, key, choice.sequence, principal)
+    if row.review_action != PENDED:
+        raise _conflict(
+            f"item {row.sequence} of {key} is final ({_state(row.review_action)}): only a "
+            f"pended item (A4) is decided. To change a final decision, reopen it first: POST "
+            f'/admin/review/{key}/reopen with {{"item": {row.sequence}, "reason": "..."}} '
+            f"(fhirauth review reopen {key} --item {row.sequence} --reason TEXT)"
         )
+    reviewer = reviewer_for(session, principal, npi)
     now = services.clock()
-    sub = latest_submission(session, auth)
-    req = parse_request(sub.raw)
+    req = parse_request(latest_submission(session, auth).raw)
     decided = _apply(choice, row, auth, req, services, now, reviewer)
     return new_version(
         session,
@@ -188,7 +272,47 @@ def decide(
         services,
         now,
         reviewer=reviewer,
-        actor=f"reviewer:{reviewer.name}",
+        actor=reviewer.actor,
+    )
+
+
+def reopen(
+    session: Session,
+    key: str,
+    sequence: int,
+    reason: str,
+    principal: Principal,
+    services: Services,
+    npi: str | None = None,
+) -> bytes:
+    """Put a final item back to pended (A4), for ``reason``: the next response Bundle, stored
+    and notified; the item is then decided again like any pended one. The reason goes to the
+    decision trace, not to the provider."""
+    auth, row = _reviewable(session, key, sequence, principal)
+    if row.review_action == PENDED:
+        raise _conflict(
+            f"item {sequence} of {key} is pended already (A4): decide it "
+            f"(POST /admin/review/{key}/decisions)"
+        )
+    reviewer = reviewer_for(session, principal, npi)
+    now = services.clock()
+    reopened = ItemDecision(
+        sequence,
+        PENDED,
+        "reviewer",
+        requested=stored_decision(row).requested,
+        reason=reason,
+        trace={**reviewer.trace(), "why": reason, "reopened_from": row.review_action},
+    )
+    return new_version(
+        session,
+        auth,
+        parse_request(latest_submission(session, auth).raw),
+        {sequence: reopened},
+        services,
+        now,
+        reviewer=reviewer,
+        actor=reviewer.actor,
     )
 
 
@@ -204,11 +328,7 @@ def _apply(
     today = now.date()
     current = stored_decision(row)
     requested = current.requested
-    trace = {
-        "decided_by": f"reviewer:{reviewer.name}",
-        "reviewer_npi": reviewer.npi,
-        "why": choice.reason or f"reviewer chose {choice.action}",
-    }
+    trace = {**reviewer.trace(), "why": choice.reason or f"reviewer chose {choice.action}"}
     if choice.action == "deny":
         if not (choice.reason_code and choice.reason):
             raise invalid(
@@ -290,6 +410,7 @@ def new_version(
         if int(i["sequence"]) in rows
     )
     version = auth.current_version + 1
+    assert auth.pre_auth_ref, "a refused submission has no versions after its answer"
     decision = Decision(
         auth.pre_auth_ref, now, answered, reviewer_npi=(reviewer.npi or "") if reviewer else None
     )

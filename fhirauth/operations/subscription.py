@@ -4,7 +4,9 @@
 What this server honours, and rejects otherwise with one OperationOutcome naming the element:
 the PAS topic (``criteria``), the ``rest-hook`` channel to an absolute https endpoint (http only
 when the deployment allows it), payload ``application/fhir+json`` with ``full-resource``
-content, headers of the form ``Name: value``, and a filter
+content, at most ten headers ``Name: value`` of printable Latin-1 that leave the transport's
+own headers alone (``notifications.headers``; a header that breaks these rules is a 400, as it
+could inject another header), and a filter
 ``_criteria.extension[backport-filter-criteria]`` = ``org-identifier=<id>[,<id>...]``
 (``orgIdentifier=`` and 2.0.1's ``identifier=`` too; several filter extensions add up).
 Through the PAS 2.0.1 base the content may also be ``id-only`` (``subscription_v201``); each
@@ -30,6 +32,7 @@ from sqlalchemy.orm import Session
 from fhirauth.access import acts_for
 from fhirauth.errors import FhirError, Forbidden, Invalid, Issue, NotFound, invalid
 from fhirauth.fhir.bundle import load_json, model_issues
+from fhirauth.notifications import headers as channel_headers
 from fhirauth.notifications import outbox
 from fhirauth.notifications.bundles import SubscriptionState, instant, status_bundle
 from fhirauth.notifications.settings import NotificationSettings, notification_settings
@@ -42,7 +45,7 @@ from fhirauth.notifications.topic import (
     parse_filter,
 )
 from fhirauth.operations.subscription_v201 import V221, Rules, rules
-from fhirauth.outbound import address_refusal
+from fhirauth.outbound import host_refusal
 from fhirauth.principal import Principal
 from fhirauth.services import Services
 from fhirauth.store.models import Subscription, SubscriptionFilter
@@ -51,11 +54,6 @@ PROFILE = V221.profile
 FHIR_JSON = "application/fhir+json"
 STATUSES = ("requested", "active", "error", "off")
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
-_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
-# Headers the transport owns: a channel.header may not set them.
-_RESERVED = frozenset(
-    {"content-type", "content-length", "host", "transfer-encoding", "connection", "expect"}
-)
 _FILTER_PATH = f"Subscription.criteria.extension('{FILTER_CRITERIA}')"
 _CONTENT_PATH = f"Subscription.channel.payload.extension('{PAYLOAD_CONTENT}')"
 MAX_FILTER_VALUES = 100
@@ -97,8 +95,9 @@ def parse(
     pas_version: str = "2.2.1",
 ) -> Spec:
     """Check a Subscription a client sent through the base of ``pas_version``; raise
-    ``Invalid`` (400) when it is not a valid R4 Subscription and a 422 ``FhirError`` when it
-    asks for what this server does not do."""
+    ``Invalid`` (400) when it is not a valid R4 Subscription or a ``channel.header`` cannot
+    be sent as written, and a 422 ``FhirError`` when it asks for what this server does not
+    do."""
     version = rules(pas_version)
     data = load_json(body) if isinstance(body, bytes | str) else body
     if not isinstance(data, dict):
@@ -162,7 +161,10 @@ def parse(
                 (_CONTENT_PATH,),
             )
         )
-    headers = _headers(channel.get("header") or [], issues)
+    headers, malformed = _headers(channel.get("header") or [])
+    if malformed:
+        # A header that could inject another one makes the resource unusable as sent: 400.
+        raise Invalid(issues + malformed)
     if issues:
         raise _rejected(issues)
     ends_at = None
@@ -242,43 +244,23 @@ def _endpoint(value: Any, settings: NotificationSettings, issues: list[Issue]) -
     elif len(value) > 2048:
         issues.append(Issue("too-long", "The endpoint URL is too long", path))
     else:
-        why = _literal_refusal(parts.hostname or "", settings)
+        # Refused at once when written as a loopback name or an address fhirauth never calls;
+        # names are checked again on the addresses they resolve to, at every delivery.
+        why = host_refusal(parts.hostname or "", allow_loopback=settings.allow_loopback)
         if why:
             issues.append(Issue("security", f"Notifications are not sent to {why}", path))
     return value
 
 
-def _literal_refusal(host: str, settings: NotificationSettings) -> str | None:
-    """Refuse at once an endpoint written as an address fhirauth never calls; names are
-    checked again on the address they resolve to, at every delivery (fhirauth.outbound)."""
-    try:
-        return address_refusal(host.strip("[]"), allow_loopback=settings.allow_loopback)
-    except ValueError:
-        if host == "localhost" and not settings.allow_loopback:
-            return "a loopback address"
-        return None
-
-
-def _headers(headers: list[Any], issues: list[Issue]) -> tuple[str, ...]:
-    out = []
-    for i, line in enumerate(headers):
-        path = (f"Subscription.channel.header[{i}]",)
-        name, sep, value = line.partition(":") if isinstance(line, str) else ("", "", "")
-        if not sep or not _TOKEN.match(name.strip()) or "\r" in line or "\n" in line:
-            issues.append(
-                Issue("invalid", "A channel header is written 'Name: value' on one line", path)
-            )
-        elif name.strip().lower() in _RESERVED:
-            issues.append(
-                Issue(
-                    "not-supported",
-                    f"The {name.strip()} header is set by the server, not by the subscription",
-                    path,
-                )
-            )
-        else:
-            out.append(f"{name.strip()}: {value.strip()}")
-    return tuple(out)
+def _headers(headers: Any) -> tuple[tuple[str, ...], list[Issue]]:
+    """The headers to store, and an issue for each that may not be sent."""
+    if not isinstance(headers, list):  # the R4 model has already refused this
+        headers = [headers]
+    issues = [
+        Issue(p.code, p.message, (f"Subscription.channel.header[{p.index}]",))
+        for p in channel_headers.problems(headers)
+    ]
+    return tuple(channel_headers.normalized(h) for h in headers if isinstance(h, str)), issues
 
 
 def render(sub: Subscription) -> dict[str, Any]:

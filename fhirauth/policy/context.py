@@ -36,7 +36,10 @@ class ItemContext:
 
 
 def codings(concept: Any) -> list[dict[str, Any]]:
-    return [c for c in (concept or {}).get("coding") or [] if isinstance(c, dict)]
+    """The codings of a CodeableConcept; none for anything that is not one."""
+    if not isinstance(concept, dict):
+        return []
+    return [c for c in concept.get("coding") or [] if isinstance(c, dict)]
 
 
 def extension_value(node: dict[str, Any], name: str, key: str) -> Any:
@@ -148,11 +151,15 @@ def documents_present(
                 if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
                     visit(entry["resource"])
         for key in ("type", "code"):
-            codes.update(
-                c["code"]
-                for c in codings(resource.get(key))
-                if canonical(c.get("system")) == LOINC and c.get("code")
-            )
+            # One CodeableConcept on a DocumentReference or an Observation, a list of them
+            # on an Organization or a Location: supportingInfo may reference any resource.
+            value = resource.get(key)
+            for concept in value if isinstance(value, list) else [value]:
+                codes.update(
+                    c["code"]
+                    for c in codings(concept)
+                    if canonical(c.get("system")) == LOINC and c.get("code")
+                )
 
     for resource in resources:
         visit(resource)
@@ -163,6 +170,25 @@ def documents_present(
             if canonical(c.get("system")) == LOINC and c.get("code")
         )
     return frozenset(codes), frozenset(answered)
+
+
+@dataclass(frozen=True)
+class ClaimFacts:
+    """What every item of one request shares. Worked out once per request: worked out per item,
+    each item rescanned every other (certificationType for the expedited flag) and every
+    supporting document, which made a request's cost grow with the square of its items."""
+
+    level_of_service: str | None
+    expedited: bool
+    documents: frozenset[str]
+    questionnaires: frozenset[str]
+
+
+def claim_facts(
+    claim: dict[str, Any], supporting: list[dict[str, Any]], supporting_info: list[dict[str, Any]]
+) -> ClaimFacts:
+    docs, answered = documents_present(supporting, supporting_info)
+    return ClaimFacts(level_of_service(claim), is_expedited(claim), docs, answered)
 
 
 def _num(value: Any) -> Decimal | None:
@@ -186,10 +212,15 @@ def item_context(
     supporting: list[dict[str, Any]],
     supporting_info: list[dict[str, Any]],
     today: date,
+    facts: ClaimFacts | None = None,
 ) -> ItemContext:
+    """``facts``: what the request's items share (``claim_facts``); pass it when building the
+    contexts of many items, so that each item does not work it out again."""
+    if facts is None:
+        facts = claim_facts(claim, supporting, supporting_info)
+    docs, answered = facts.documents, facts.questionnaires
     requested = requested_dates(item, claim)
     service_date = requested[0] if requested else today
-    docs, answered = documents_present(supporting, supporting_info)
     quantity = _num((item.get("quantity") or {}).get("value"))
     patient = patient or {}
     variables = {
@@ -202,12 +233,12 @@ def item_context(
         "age": age_on(patient.get("birthDate"), service_date),
         "sex": patient.get("gender"),
         "serviceDate": service_date.isoformat(),
-        "levelOfService": level_of_service(claim),
+        "levelOfService": facts.level_of_service,
         "supportingInfo": supporting,
         "documents": sorted(docs),
         "questionnaires": sorted(answered),
         "quantity": float(quantity) if quantity is not None else None,
-        "expedited": is_expedited(claim),
+        "expedited": facts.expedited,
     }
     return ItemContext(
         sequence=sequence,
@@ -263,6 +294,7 @@ def claim_contexts(
     dx_by_seq = dict(coded_dx)
     info = [i for i in claim.get("supportingInfo") or [] if isinstance(i, dict)]
     supporting = [r for r in (resolve(i.get("valueReference")) for i in info) if r]
+    facts = claim_facts(claim, supporting, info)
     out = []
     for raw in claim.get("item") or []:
         item = dict(raw)
@@ -281,6 +313,7 @@ def claim_contexts(
                 supporting=supporting,
                 supporting_info=info,
                 today=today,
+                facts=facts,
             )
         )
     return out

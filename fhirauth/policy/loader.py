@@ -119,6 +119,10 @@ class CodeIndex:
     exact: dict[tuple[str, str], list[Rule]] = field(default_factory=lambda: defaultdict(list))
     prefixes: dict[tuple[str, str], list[Rule]] = field(default_factory=lambda: defaultdict(list))
     ranges: dict[tuple[str, int], _Spans] = field(default_factory=lambda: defaultdict(_Spans))
+    # The lengths of the prefixes rules name, longest first. A lookup tries only these: trying
+    # every prefix of the code made a code of n characters cost n slices of up to n characters,
+    # O(n²) (a 1 MB code took minutes).
+    prefix_lengths: tuple[int, ...] = ()
 
     def add(self, system: str, code: str, rule: Rule) -> None:
         if code.endswith("*"):
@@ -133,11 +137,13 @@ class CodeIndex:
     def freeze(self) -> None:
         for spans in self.ranges.values():
             spans.freeze()
+        self.prefix_lengths = tuple(sorted({len(p) for _, p in self.prefixes}, reverse=True))
 
     def lookup(self, system: str, code: str) -> list[Rule]:
         found = list(self.exact.get((system, code), ()))
-        for n in range(len(code), 0, -1):
-            found += self.prefixes.get((system, code[:n]), ())
+        for n in self.prefix_lengths:
+            if 0 < n <= len(code):
+                found += self.prefixes.get((system, code[:n]), ())
         spans = self.ranges.get((system, len(code)))
         if spans is not None:
             found += spans.containing(code)

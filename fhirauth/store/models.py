@@ -52,7 +52,8 @@ class Authorization(Base):
     __tablename__ = "authorization"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    pre_auth_ref: Mapped[str] = mapped_column(String(64), unique=True)
+    # None for a refused submission (outcome=error): it is stored and answered, never authorized.
+    pre_auth_ref: Mapped[str | None] = mapped_column(String(64), unique=True)
     claim_response_id: Mapped[str] = mapped_column(String(32), unique=True)
     principal: Mapped[str] = mapped_column(String(128), index=True)
     policy_id: Mapped[str] = mapped_column(String(128))
@@ -253,7 +254,8 @@ class OutboxEvent(Base):
 
 class Client(Base):
     """A registered SMART Backend Services client: its public keys, the organizations it acts
-    for (``system|value``) and the scopes it may be granted."""
+    for (``system|value``), the X12 interchange sender ids (ISA06) it sends as, and the scopes
+    it may be granted."""
 
     __tablename__ = "client"
 
@@ -262,6 +264,7 @@ class Client(Base):
     jwks: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     jwks_url: Mapped[str | None] = mapped_column(Text)
     organizations: Mapped[list[str]] = mapped_column(JSON)
+    sender_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     scopes: Mapped[list[str]] = mapped_column(JSON)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]

@@ -227,8 +227,9 @@ def test_a_scripted_error_answers_outcome_error(sandbox: FlaskClient) -> None:
     assert error["code"]["coding"][0]["code"] == "75"
     got = {e["fullUrl"] for e in response["entry"]}
     assert all(ref in got for ref in references(cr))
-    auth = sandbox.get(f"/admin/authorizations/{cr['preAuthRef']}").get_json()
-    assert auth["status"] == "error"
+    assert "preAuthRef" not in cr  # refused: no authorization number, found by its id
+    auth = sandbox.get(f"/admin/authorizations/{cr['id']}").get_json()
+    assert auth["status"] == "error" and auth["preAuthRef"] is None
 
 
 def claim_response_of(bundle: dict[str, Any]) -> dict[str, Any]:

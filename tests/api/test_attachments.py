@@ -119,7 +119,6 @@ def test_documents_that_do_not_satisfy_the_policy_return_the_case_marked_receive
             "item": 1,
             "action": "request-info",
             "documents": ["18748-4"],
-            "reviewer": {"name": "Dr. Rao"},
         },
     )
     asked = resp.get_json()

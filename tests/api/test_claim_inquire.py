@@ -223,3 +223,15 @@ def test_outside_the_sandbox_filters_that_match_nothing_answer_nothing(
 ) -> None:
     request, _ = mixed
     assert inquire(client, inquiry_of(request, numbers=("AUTH-0001",))) == []
+
+
+def test_a_refused_request_is_answered_with_its_errors_and_no_authorization_number(
+    client: FlaskClient,
+) -> None:
+    request = load("errors/error-coverage-ended.json")
+    refused = submit(client, request)["entry"][0]["resource"]
+    (found,) = inquire(client, inquiry_of(request))
+    cr = found["entry"][0]["resource"]
+    assert cr["id"] == refused["id"]  # its key is the ClaimResponse id: it has no preAuthRef
+    assert cr["outcome"] == "error" and "preAuthRef" not in cr
+    assert [e["code"]["coding"][0]["code"] for e in cr["error"]] == ["78"]

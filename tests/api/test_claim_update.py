@@ -4,16 +4,19 @@ all."""
 
 from __future__ import annotations
 
+import copy
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from fhirauth.clock import fixed_clock
 from fhirauth.services import Services
 from fhirauth.store.models import Authorization, ClaimResponseVersion, Submission
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, NOW
 from tests.pas import PAS, assert_pas_response, review_actions
 from tests.updates import update_of
 
@@ -187,6 +190,11 @@ def test_an_update_of_a_denied_request_is_refused_with_an_x12_code_answering_eve
         "code": "41",
     }
     assert review_actions(second) == {1: "A3"}
+    # The refusal is a submission of its own: no number, and the authorization is unchanged.
+    first = claim_response(post(client, request))  # the same request again: replayed
+    assert "preAuthRef" not in cr and cr["id"] != first["id"]
+    stored = client.get(f"/fhir/ClaimResponse/{first['id']}").get_json()
+    assert stored == first and stored["meta"]["versionId"] == "1"
 
 
 def test_an_update_from_another_member_does_not_find_the_authorization(
@@ -220,3 +228,81 @@ def test_the_ig_homecare_update_cancels_one_item_and_adds_one(client: FlaskClien
     assert claim_response(second)["id"] == claim_response(first)["id"]
     actions = review_actions(second)
     assert set(actions) == {1, 2, 3} and actions[2] == "C"
+
+
+# Issue 11: a rejected submission is not an authorization.
+
+
+def coverage_ended(request: dict[str, Any]) -> dict[str, Any]:
+    """The request with a Coverage that ended before the service: refused (X12 901 78)."""
+    out = copy.deepcopy(request)
+    for entry in out["entry"]:
+        if entry["resource"]["resourceType"] == "Coverage":
+            entry["resource"]["period"] = {"start": "2024-01-01", "end": "2025-12-31"}
+    return out
+
+
+def version_of(services: Services, response_id: str) -> int:
+    with services.sessions() as session:
+        auth = session.scalars(
+            select(Authorization).where(Authorization.claim_response_id == response_id)
+        ).one()
+        return auth.current_version
+
+
+@pytest.mark.parametrize("cancel_all", [False, True])
+def test_an_update_or_cancel_of_a_refused_submission_finds_nothing(
+    client: FlaskClient, services: Services, cancel_all: bool
+) -> None:
+    request = load("errors/error-coverage-ended.json")
+    refused = claim_response(post(client, request))
+    assert refused["outcome"] == "error" and "preAuthRef" not in refused
+    change = {} if cancel_all else {"add": [CT_HEAD]}
+    cr = claim_response(post(client, update_of(request, 1, cancel_all=cancel_all, **change)))
+    assert cr["outcome"] == "error" and "preAuthRef" not in cr and cr["id"] != refused["id"]
+    assert [e["code"]["coding"][0]["code"] for e in cr["error"]] == ["AA"]
+    assert version_of(services, refused["id"]) == 1
+
+
+def test_a_cancel_finds_the_accepted_authorization_not_a_later_refusal_of_the_same_claim(
+    client: FlaskClient, services: Services
+) -> None:
+    request = load("approve-ct-head.json")
+    accepted = claim_response(post(client, request))
+    services.clock = fixed_clock(NOW + timedelta(minutes=5))
+    # The same Claim (same identifier) sent again later, with a Coverage that has ended.
+    refused = claim_response(post(client, coverage_ended(request)))
+    assert refused["outcome"] == "error"
+    services.clock = fixed_clock(NOW + timedelta(minutes=10))
+    cancel = post(client, update_of(request, 1, cancel_all=True))
+    cr = claim_response(cancel)
+    assert cr["outcome"] == "complete" and cr["id"] == accepted["id"]
+    assert cr["preAuthRef"] == accepted["preAuthRef"] and cr["meta"]["versionId"] == "2"
+    assert version_of(services, refused["id"]) == 1
+
+
+def test_an_update_refused_for_coverage_leaves_the_approval_as_it_was(
+    client: FlaskClient, services: Services
+) -> None:
+    from tests.notifications.helpers import subscription
+
+    request = load("approve-ct-head.json")
+    made = client.post(
+        "/fhir/Subscription",
+        json=subscription("https://ehr.example.org/pas", filters=("org-identifier=1304827169",)),
+    )
+    assert made.status_code == 201
+    accepted = post(client, request)
+    assert review_actions(accepted) == {1: "A1"}
+    update = update_of(coverage_ended(request), 1, change={1: {"quantity": {"value": 2}}})
+    refused = post(client, update)
+    cr = claim_response(refused)
+    assert cr["outcome"] == "error" and cr["id"] != claim_response(accepted)["id"]
+    assert review_actions(refused) == {1: "CT"}  # a refusal certifies nothing
+    assert claim_response(accepted)["preAuthRef"] not in json.dumps(refused)
+    assert version_of(services, claim_response(accepted)["id"]) == 1
+    with services.sessions() as session:
+        from fhirauth.store.models import OutboxEvent
+
+        kinds = session.scalars(select(OutboxEvent.kind)).all()
+        assert kinds == ["handshake"]  # the subscription's own; nothing changed to notify

@@ -222,13 +222,15 @@ def test_nothing_is_stored(client: FlaskClient, services: Services) -> None:
 
 
 def request_bundles() -> list[Path]:
-    """Every PAS request Bundle in examples/, the error example included."""
+    """Every initial PAS request Bundle in examples/, the error example included (not the
+    updates, cancellations and inquiries, which follow one of them)."""
     out = []
     for path in sorted(EXAMPLES.rglob("*.json")):
         data = json.loads(path.read_text())
-        if data.get("resourceType") == "Bundle" and (
-            data["entry"][0]["resource"]["resourceType"] == "Claim"
-        ):
+        first = data["entry"][0]["resource"] if data.get("resourceType") == "Bundle" else {}
+        profiles = " ".join((first.get("meta") or {}).get("profile") or [])
+        follows = "claim-update" in profiles or "claim-inquiry" in profiles or "related" in first
+        if first.get("resourceType") == "Claim" and not follows:
             out.append(path)
     return out
 

@@ -299,7 +299,7 @@ def test_coverage_that_ended_is_an_error_with_x12_code_78(client: FlaskClient) -
     assert ext["extension-errorPath"]["valueString"] == f"Bundle.entry[{coverage}].resource.period"
     assert ext["extension-errorFollowupAction"]["valueCodeableConcept"]["coding"][0]["code"]
     assert any(n["text"] == error["code"]["text"] for n in cr["processNote"])
-    auth = client.get(f"/admin/authorizations/{cr['preAuthRef']}").get_json()
+    auth = client.get(f"/admin/authorizations/{cr['id']}").get_json()
     assert auth["status"] == "error"
 
 
@@ -315,8 +315,9 @@ def test_an_error_response_asks_for_no_documentation(client: FlaskClient) -> Non
 
 def test_an_error_response_stores_no_authorization_number(client: FlaskClient) -> None:
     cr = claim_response(submit(client, load("errors/error-coverage-ended.json")))
-    auth = client.get(f"/admin/authorizations/{cr['preAuthRef']}").get_json()
-    assert auth["status"] == "error"
+    assert "preAuthRef" not in cr  # a refused request is found by its ClaimResponse id
+    auth = client.get(f"/admin/authorizations/{cr['id']}").get_json()
+    assert auth["status"] == "error" and auth["preAuthRef"] is None
     for item in auth["items"]:
         assert item["authorizationNumber"] is None
         assert item["reviewAction"] not in {"A1", "A2", "A6"}

@@ -114,6 +114,39 @@ def test_invalid_subscriptions_get_one_operation_outcome(nclient: FlaskClient, c
     assert [i["expression"] for i in oo["issue"]] == [[path]]
 
 
+@pytest.mark.parametrize("base", ["/fhir", "/fhir/pas/v2.0.1"])
+def test_unsafe_headers_are_refused_on_create_and_update(
+    nclient: FlaskClient, receiver: Receiver, base: str
+) -> None:
+    unsafe = ("X-Ok: 1", "X-Token: a\r\nX-Injected: evil")
+    resp = nclient.post(
+        f"{base}/Subscription",
+        data=json.dumps(subscription(receiver.url, headers=unsafe)),
+        content_type=FHIR_JSON,
+    )
+    assert resp.status_code == 400
+    oo = outcome(resp)
+    assert [i["expression"] for i in oo["issue"]] == [["Subscription.channel.header[1]"]]
+    assert "evil" not in json.dumps(oo)
+
+    created = nclient.post(
+        f"{base}/Subscription", data=json.dumps(subscription(receiver.url)), content_type=FHIR_JSON
+    )
+    assert created.status_code == 201
+    sub_id = created.get_json()["id"]
+    for headers in (unsafe, ("Content-Length: 0",), tuple(f"X-H{i}: {i}" for i in range(11))):
+        body = {**subscription(receiver.url, headers=headers), "id": sub_id}
+        resp = nclient.put(
+            f"{base}/Subscription/{sub_id}", data=json.dumps(body), content_type=FHIR_JSON
+        )
+        assert resp.status_code == 400
+        index = 10 if len(headers) > 10 else len(headers) - 1
+        assert outcome(resp)["issue"][0]["expression"] == [f"Subscription.channel.header[{index}]"]
+    read = nclient.get(f"{base}/Subscription/{sub_id}").get_json()
+    assert read["meta"]["versionId"] == "1"
+    assert read["channel"]["header"] == ["Authorization: Bearer notify-token-1"]
+
+
 def test_not_json_or_wrong_media_type(nclient: FlaskClient) -> None:
     resp = nclient.post("/fhir/Subscription", data=b"{", content_type=FHIR_JSON)
     assert resp.status_code == 400 and outcome(resp)

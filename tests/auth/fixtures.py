@@ -25,12 +25,14 @@ from fhirauth.services import Services
 from tests.auth.helpers import (
     ALL_SCOPES,
     ORG,
+    SENDER,
     Keys,
     Register,
     TokenFor,
     assertion,
     token_request,
 )
+from tests.auth.hostile import Server, serve
 from tests.conftest import NOW
 
 
@@ -69,7 +71,8 @@ def secure(secure_app: Flask) -> FlaskClient:
 
 @pytest.fixture
 def register(secure_services: Services, keys: Keys) -> Register:
-    """Register a client with the public half of ``key`` (default: the RSA key)."""
+    """Register a client with the public half of ``key`` (default: the RSA key), acting for
+    ``ORG`` and sending as ``SENDER`` (approve-ct-head.json's) unless told otherwise."""
 
     def make(
         key: Any = None,
@@ -77,6 +80,7 @@ def register(secure_services: Services, keys: Keys) -> Register:
         organizations: tuple[str, ...] = (ORG,),
         jwks_url: str | None = None,
         client_id: str | None = None,
+        sender_ids: tuple[str, ...] = (SENDER,),
     ) -> str:
         key = key or keys.rsa
         new = clients.NewClient(
@@ -85,6 +89,7 @@ def register(secure_services: Services, keys: Keys) -> Register:
             scopes,
             jwks=None if jwks_url else {"keys": [public_jwk(key)]},
             jwks_url=jwks_url,
+            sender_ids=sender_ids,
         )
         with secure_services.sessions.begin() as session:
             return clients.add(session, new, NOW, client_id=client_id).id
@@ -102,3 +107,11 @@ def token_for(secure: FlaskClient, keys: Keys) -> TokenFor:
         return str(resp.get_json()["access_token"])
 
     return get
+
+
+@pytest.fixture
+def hostile(keys: Keys) -> Iterator[Server]:
+    """A loopback JWKS server serving the EC key at ``/jwks``, and misbehaving elsewhere
+    (see tests.auth.hostile)."""
+    with serve({"keys": [public_jwk(keys.ec)]}) as server:
+        yield server

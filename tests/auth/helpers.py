@@ -19,6 +19,7 @@ from tests.conftest import NOW
 
 TOKEN_URL = "http://fhirauth.test/auth/token"
 ORG = "http://hl7.org/fhir/sid/us-npi|1304827169"  # approve-ct-head.json's provider
+SENDER = "FOOTHILLS01"  # approve-ct-head.json's interchangeSenderID (ISA06)
 ALL_SCOPES = ("system/*.*", ADMIN_SCOPE)
 
 Register = Callable[..., str]  # the ``register`` fixture
@@ -78,3 +79,24 @@ def token_request(
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+TRANSMISSION = (
+    "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-TransmissionIdentifiers"
+)
+
+
+def with_sender(bundle: dict[str, Any], sender: str) -> dict[str, Any]:
+    """The PAS request bundle with its Claim's interchangeSenderID (ISA06) replaced."""
+    for ext in bundle["entry"][0]["resource"]["extension"]:
+        if ext["url"] == TRANSMISSION:
+            for sub in ext["extension"]:
+                if sub["url"] == "interchangeSenderID":
+                    sub["valueString"] = sender
+    return bundle
+
+
+def requestor(bundle: dict[str, Any]) -> dict[str, Any]:
+    """The requesting Organization (Claim.provider) of an example bundle, to edit in place."""
+    ref = bundle["entry"][0]["resource"]["provider"]["reference"]
+    return next(e["resource"] for e in bundle["entry"] if e["fullUrl"].endswith(ref))

@@ -22,7 +22,7 @@ from fhirauth.cli import main
 from fhirauth.clock import fixed_clock
 from fhirauth.config import Settings
 from fhirauth.services import Services
-from tests.auth.helpers import ORG, Keys
+from tests.auth.helpers import ORG, SENDER, Keys
 from tests.conftest import EXAMPLES, NOW
 from tests.test_serve import free_port
 
@@ -50,6 +50,8 @@ def test_clients_add_list_disable_enable(
         "--jwks", str(jwks),
         "--org-identifier", ORG,
         "--org-identifier", "urn:oid:2.16.840.1.113883.3.1|RIVERBEND",
+        "--sender-id", "RIVERBENDMSC",
+        "--sender-id", "RIVERBEND-GW",
         "--scope", "system/Claim.write system/Claim.read",
         "--scope", "system/Subscription.*",
     )  # fmt: skip
@@ -59,6 +61,7 @@ def test_clients_add_list_disable_enable(
         client = clients.get(session, client_id)
         assert client is not None and client.enabled
         assert client.organizations == [ORG, "urn:oid:2.16.840.1.113883.3.1|RIVERBEND"]
+        assert client.sender_ids == ["RIVERBENDMSC", "RIVERBEND-GW"]
         assert client.scopes == ["system/Claim.write", "system/Claim.read", "system/Subscription.*"]
 
     public_pem = tmp_path / "public.pem"
@@ -82,6 +85,8 @@ def test_clients_add_list_disable_enable(
     assert listed.exit_code == 0
     assert f"{client_id}  enabled  Riverbend Clinic EHR" in listed.output
     assert "https://ehr.example.org/jwks.json" in listed.output
+    assert "sender ids: RIVERBENDMSC, RIVERBEND-GW" in listed.output
+    assert "sender ids: (none)" in listed.output  # B and C
 
     off = runner.invoke(main, ["clients", "disable", client_id, *where(settings)])
     assert off.exit_code == 0 and "disabled" in off.output
@@ -92,12 +97,41 @@ def test_clients_add_list_disable_enable(
     assert runner.invoke(main, ["clients", "disable", "nobody", *where(settings)]).exit_code == 1
 
 
+def test_clients_update_adds_and_removes_sender_ids(
+    runner: CliRunner, secure_services: Services, register: Any
+) -> None:
+    settings = secure_services.settings
+    client_id = register(sender_ids=())
+
+    def update(*args: str) -> Any:
+        return runner.invoke(main, ["clients", "update", client_id, *args, *where(settings)])
+
+    added = update("--add-sender-id", "FOOTHILLS01", "--add-sender-id", "FOOTHILLS02")
+    assert added.exit_code == 0, added.output
+    assert "sender ids: FOOTHILLS01, FOOTHILLS02" in added.output
+    removed = update("--remove-sender-id", "FOOTHILLS02")
+    assert removed.exit_code == 0 and removed.output.strip().endswith("sender ids: FOOTHILLS01")
+    with secure_services.sessions() as session:
+        client = clients.get(session, client_id)
+        assert client is not None and client.sender_ids == ["FOOTHILLS01"]
+    assert update().exit_code == 2
+    assert update("--add-sender-id", "has space").exit_code == 1
+    nobody = runner.invoke(
+        main, ["clients", "update", "nobody", "--add-sender-id", "X1", *where(settings)]
+    )
+    assert nobody.exit_code == 1 and "no client nobody" in nobody.output
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--org-identifier", "no-bar", "--scope", "system/Claim.c"], "SYSTEM|VALUE"),
         (["--org-identifier", ORG, "--scope", "system/Claim.x"], "not one fhirauth grants"),
         (["--org-identifier", ORG, "--scope", "openid"], "not one fhirauth grants"),
+        (
+            ["--org-identifier", ORG, "--sender-id", "TWO WORDS", "--scope", "system/Claim.c"],
+            "sender id",
+        ),
     ],
 )
 def test_clients_add_refuses_what_it_cannot_use(
@@ -161,7 +195,7 @@ def test_token_and_the_client_commands_authenticate(
             session,
             clients.NewClient(
                 "cli", (ORG,), ("system/*.*", "system/fhirauth.admin"),
-                jwks={"keys": [public_jwk(keys.ec)]},
+                jwks={"keys": [public_jwk(keys.ec)]}, sender_ids=(SENDER,),
             ),
             NOW,
         ).id  # fmt: skip
@@ -227,10 +261,18 @@ def test_serve_demo_creates_the_demo_client_once_and_prints_how_to_get_a_token(
     assert token_cmd in first.output
     assert 'curl -s -H "Authorization: Bearer $(fhirauth token' in first.output
     pem_before = key.read_bytes()
+    _, services = live
+    with services.sessions.begin() as session:
+        made = clients.get(session, demo.DEMO_CLIENT_ID)
+        assert made is not None and "RIVERBENDMSC" in made.sender_ids  # mixed-outcomes' ISA06
+        made.sender_ids = []  # as a demo client made before sender ids were registered
 
     again = runner.invoke(main, args, env={"FHIRAUTH_AUTH": None})
     assert again.exit_code == 0 and "ready" in again.output
     assert key.read_bytes() == pem_before
+    with services.sessions() as session:
+        made = clients.get(session, demo.DEMO_CLIENT_ID)
+        assert made is not None and set(made.sender_ids) == set(demo.example_sender_ids())
 
     # The server on the same database accepts the demo key, for every example.
     url, _ = live

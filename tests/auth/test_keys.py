@@ -86,14 +86,26 @@ def test_security_settings_from_the_environment() -> None:
             "FHIRAUTH_TOKEN_LIFETIME": "120",
             "FHIRAUTH_SIGNING_KEY": "/etc/fhirauth/key.pem",
             "FHIRAUTH_JWKS_ALLOW_LOOPBACK": "yes",
+            "FHIRAUTH_JWKS_MAX_BYTES": "32768",
+            "FHIRAUTH_JWKS_TIMEOUT": "2.5",
         }
     )
     assert s.auth_mode == "off" and s.token_lifetime == 120 and s.jwks_allow_loopback
+    assert s.jwks_max_bytes == 32768 and s.jwks_timeout == 2.5
+    defaults = Settings.from_env({})
+    assert defaults.jwks_max_bytes == 65536 and defaults.jwks_timeout == 5.0
     assert s.token_endpoint == "https://payer.example/pas/auth/token"
     assert s.signing_key_path == Path("/etc/fhirauth/key.pem")
     assert Settings.from_env({}).auth_mode == "required"
     custom = Settings.from_env({"FHIRAUTH_TOKEN_URL": "https://auth.example/token"})
     assert custom.token_endpoint == "https://auth.example/token"
-    for env in ({"FHIRAUTH_AUTH": "maybe"}, {"FHIRAUTH_TOKEN_LIFETIME": "1 hour"}):
+    for env in (
+        {"FHIRAUTH_AUTH": "maybe"},
+        {"FHIRAUTH_TOKEN_LIFETIME": "1 hour"},
+        {"FHIRAUTH_JWKS_MAX_BYTES": "64k"},
+        {"FHIRAUTH_JWKS_MAX_BYTES": "100"},
+        {"FHIRAUTH_JWKS_TIMEOUT": "0"},
+        {"FHIRAUTH_JWKS_TIMEOUT": "600"},
+    ):
         with pytest.raises(ValueError):
             Settings.from_env(env)

@@ -41,6 +41,10 @@ def test_only_discovery_and_the_token_endpoint_are_open() -> None:
         "/fhir/.well-known/smart-configuration",
         "/auth/token",
         "/static/<path:filename>",
+        # Where a person lands (fhirauth.api.home): links, and the CapabilityStatement.
+        "/",
+        "/fhir",
+        "/fhir/",
     }
 
 

@@ -13,10 +13,13 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
 from fhirauth.auth import clients, tokens
+from fhirauth.auth.assertion import NOT_AUTHENTICATED
 from fhirauth.auth.keys import public_jwk
 from fhirauth.services import Services
+from fhirauth.store.models import AuditRecord
 from tests.auth.helpers import (
     ORG,
     TOKEN_URL,
@@ -37,6 +40,16 @@ def refused(resp: Any, error: str = "invalid_client") -> str:
     body = resp.get_json()
     assert body["error"] == error, body
     return str(body["error_description"])
+
+
+def unauthenticated(resp: Any, services: Services) -> str:
+    """The one answer that does not tell who is registered; returns why, as audited."""
+    assert refused(resp) == NOT_AUTHENTICATED
+    with services.sessions() as session:
+        detail = session.scalars(
+            select(AuditRecord.detail).order_by(AuditRecord.id.desc()).limit(1)
+        ).one()
+    return str(detail)
 
 
 def test_a_good_assertion_gets_a_short_lived_token_with_the_granted_scopes(
@@ -72,15 +85,17 @@ def test_an_es384_assertion_works_too(secure: FlaskClient, keys: Keys, register:
 
 
 def test_iss_and_sub_must_be_one_registered_client(
-    secure: FlaskClient, keys: Keys, register: Register
+    secure: FlaskClient, secure_services: Services, keys: Keys, register: Register
 ) -> None:
     client_id = register()
     other = register(keys.other_rsa)
     signed = assertion(keys.rsa, client_id, claims={"sub": other})
     assert "iss and sub" in refused(token_request(secure, signed))
-    assert "no registered client" in refused(token_request(secure, assertion(keys.rsa, "nobody")))
+    nobody = token_request(secure, assertion(keys.rsa, "nobody"))
+    assert "no registered client" in unauthenticated(nobody, secure_services)
     # Claiming another client's id with our key: its JWKS has no such kid.
-    assert "no key with kid" in refused(token_request(secure, assertion(keys.rsa, other)))
+    claimed = token_request(secure, assertion(keys.rsa, other))
+    assert "no key with kid" in unauthenticated(claimed, secure_services)
 
 
 def test_aud_must_be_the_token_url(secure: FlaskClient, keys: Keys, register: Register) -> None:
@@ -140,7 +155,7 @@ def test_alg_none_is_refused(secure: FlaskClient, register: Register, keys: Keys
 
 
 def test_hs256_with_the_public_key_as_secret_is_refused(
-    secure: FlaskClient, keys: Keys, register: Register
+    secure: FlaskClient, secure_services: Services, keys: Keys, register: Register
 ) -> None:
     client_id = register()
     public_pem = keys.rsa.public_key().public_bytes(
@@ -170,7 +185,8 @@ def test_hs256_with_the_public_key_as_secret_is_refused(
     header["alg"] = "RS384"
     signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(body).encode())}"
     mac = hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest()
-    assert "signature" in refused(token_request(secure, f"{signing_input}.{b64(mac)}"))
+    resp = token_request(secure, f"{signing_input}.{b64(mac)}")
+    assert "signature" in unauthenticated(resp, secure_services)
 
 
 def test_rs256_and_es256_are_not_on_the_allow_list(
@@ -183,18 +199,17 @@ def test_rs256_and_es256_are_not_on_the_allow_list(
 
 
 def test_the_key_is_found_by_kid_and_must_match(
-    secure: FlaskClient, keys: Keys, register: Register
+    secure: FlaskClient, secure_services: Services, keys: Keys, register: Register
 ) -> None:
     client_id = register()
-    assert "no key with kid" in refused(
-        token_request(secure, assertion(keys.rsa, client_id, kid="unknown"))
-    )
+    unknown = token_request(secure, assertion(keys.rsa, client_id, kid="unknown"))
+    assert "no key with kid" in unauthenticated(unknown, secure_services)
     # Signed by another key under the registered kid: the signature does not verify.
     forged = assertion(keys.other_rsa, client_id, kid=keys.kid(keys.rsa))
-    assert "signature" in refused(token_request(secure, forged))
+    assert "signature" in unauthenticated(token_request(secure, forged), secure_services)
     # ES384 header naming the RSA key.
     wrong = assertion(keys.ec, client_id, kid=keys.kid(keys.rsa))
-    assert "not an EC key" in refused(token_request(secure, wrong))
+    assert "not an EC key" in unauthenticated(token_request(secure, wrong), secure_services)
 
 
 def test_a_disabled_client_gets_no_token(
@@ -203,7 +218,8 @@ def test_a_disabled_client_gets_no_token(
     client_id = register()
     with secure_services.sessions.begin() as session:
         clients.set_enabled(session, client_id, False, NOW)
-    assert "disabled" in refused(token_request(secure, assertion(keys.rsa, client_id)))
+    resp = token_request(secure, assertion(keys.rsa, client_id))
+    assert "disabled" in unauthenticated(resp, secure_services)
 
 
 def test_the_request_itself_is_checked(secure: FlaskClient, keys: Keys, register: Register) -> None:
@@ -275,13 +291,13 @@ def test_keys_are_fetched_from_jwks_uri_over_loopback_when_allowed(
     app = create_app(services=allowed).test_client()
     assert token_request(app, assertion(keys.ec, client_id)).status_code == 200
     assert token_request(app, assertion(keys.ec, client_id)).status_code == 200  # cached
-    assert "no key with kid" in refused(
-        token_request(app, assertion(keys.ec, client_id, kid="rotated-away"))
-    )
+    rotated = token_request(app, assertion(keys.ec, client_id, kid="rotated-away"))
+    assert "no key with kid" in unauthenticated(rotated, secure_services)
 
 
 def test_a_loopback_jwks_uri_is_refused_unless_allowed(
-    secure: FlaskClient, keys: Keys, register: Register, jwks_server: str
+    secure: FlaskClient, secure_services: Services, keys: Keys, register: Register, jwks_server: str
 ) -> None:
     client_id = register(jwks_url=jwks_server)
-    assert "could not be fetched" in refused(token_request(secure, assertion(keys.ec, client_id)))
+    resp = token_request(secure, assertion(keys.ec, client_id))
+    assert "loopback" in unauthenticated(resp, secure_services)

@@ -417,6 +417,28 @@ def test_a_refused_update_still_answers_the_items_it_is_given() -> None:
     ]
 
 
+def test_an_error_answer_carries_no_authorization_number() -> None:
+    """Whatever the decision holds (here items 2 A1 with a number and a period), a refused
+    request gets no preAuthRef, no identifier of ours and no line number, trace number,
+    administrative reference or validity (issue 11: a rejected submission is not an
+    authorization)."""
+    got = rejected(example(MIXED), items=True)
+    assert got.decision.items[1].number == f"{REF}-2" and got.decision.items[1].period
+    cr = got.claim_response
+    assert cr["outcome"] == "error" and "preAuthRef" not in cr
+    assert all(i.get("system") != AUTHORIZATION_SYSTEM for i in cr["identifier"])
+    assert REF not in orjson.dumps(got.bundle).decode()
+    for item in cr["item"]:
+        assert "number" not in review_action(item)
+        urls = {e["url"].removeprefix(PAS) for e in item.get("extension", [])}
+        assert not urls & {
+            "extension-authorizationNumber",
+            "extension-administrationReferenceNumber",
+            "extension-itemPreAuthPeriod",
+        }
+    ClaimResponse.model_validate(cr)
+
+
 def test_an_error_carries_its_x12_901_code_and_error_path() -> None:
     cr = rejected(example(MIXED)).claim_response
     (error,) = cr["error"]

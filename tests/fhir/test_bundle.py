@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from fhirauth.errors import Invalid, Issue
-from fhirauth.fhir.bundle import Entry, parse_request, resolve
+from fhirauth.fhir.bundle import Entry, EntryIndex, parse_request, resolve
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 CLAIM = "Bundle.entry[0].resource"
@@ -250,6 +250,19 @@ def test_with_a_urn_referrer_a_relative_reference_resolves_by_resource_type_and_
     claim_of(bundle)["patient"] = {"reference": f"Patient/{patient['resource']['id']}"}
     req = parse_request(bundle)
     assert req.patient.full_url == patient["fullUrl"]
+
+
+def test_an_index_of_the_entries_resolves_as_the_entries_themselves_do() -> None:
+    bundle = example(URN)
+    twin = copy.deepcopy(bundle["entry"][4])  # the Patient again, under another urn
+    twin["fullUrl"] = "urn:uuid:00000000-0000-4000-8000-000000000001"
+    bundle["entry"].append(twin)
+    entries = [Entry(i, e["fullUrl"], e["resource"]) for i, e in enumerate(bundle["entry"])]
+    index = EntryIndex(entries)
+    patient_id = bundle["entry"][4]["resource"]["id"]
+    for reference in (f"Patient/{patient_id}", twin["fullUrl"], "Patient/nobody"):
+        assert resolve(reference, entries[0], index) == resolve(reference, entries[0], entries)
+    assert len(resolve(f"Patient/{patient_id}", entries[0], index)) == 2
 
 
 # --- the Parameters form and the examples --------------------------------------------------

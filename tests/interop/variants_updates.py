@@ -83,8 +83,9 @@ def _update(
     prior = copy.deepcopy(b["entry"][0])
     c = claim(b)
     c["meta"] = {"profile": [profile]}
+    if not same_identifier or relationship:
+        c["id"] += "-u1"  # its own fullUrl: a Claim related to itself is a 400 (README, Errors)
     if not same_identifier:
-        c["id"] += "-u1"
         c["identifier"] = [{**c["identifier"][0], "value": c["identifier"][0]["value"] + "-U1"}]
     if prior["fullUrl"].startswith("urn:"):
         b["entry"][0]["fullUrl"] = f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, prior['fullUrl'])}"

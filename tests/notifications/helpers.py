@@ -214,8 +214,14 @@ def broken(change: str) -> tuple[dict[str, Any], int, str]:
         "filter-empty": (422, f"Subscription.criteria.extension('{FILTER_CRITERIA}')[0]"),
         "http-endpoint": (422, "Subscription.channel.endpoint"),
         "relative-endpoint": (422, "Subscription.channel.endpoint"),
-        "header-shape": (422, "Subscription.channel.header[0]"),
-        "header-reserved": (422, "Subscription.channel.header[0]"),
+        "private-endpoint": (422, "Subscription.channel.endpoint"),
+        "header-shape": (400, "Subscription.channel.header[0]"),
+        "header-reserved": (400, "Subscription.channel.header[0]"),
+        "header-crlf": (400, "Subscription.channel.header[1]"),
+        "header-nul": (400, "Subscription.channel.header[0]"),
+        "header-not-latin-1": (400, "Subscription.channel.header[0]"),
+        "header-too-long": (400, "Subscription.channel.header[0]"),
+        "header-too-many": (400, "Subscription.channel.header[10]"),
         "no-reason": (400, "Subscription.reason"),
         "bad-status": (400, "Subscription.status"),
     }[change]
@@ -240,10 +246,22 @@ def broken(change: str) -> tuple[dict[str, Any], int, str]:
             ch["endpoint"] = "http://ehr.example.org/notify"
         case "relative-endpoint":
             ch["endpoint"] = "/notify"
+        case "private-endpoint":
+            ch["endpoint"] = "https://[2002:a00:1::]/notify"  # 6to4 around 10.0.0.1
         case "header-shape":
             ch["header"] = ["Bearer abc"]
         case "header-reserved":
-            ch["header"] = ["Content-Type: text/plain"]
+            ch["header"] = ["Transfer-Encoding: chunked"]
+        case "header-crlf":
+            ch["header"] = ["X-A: 1", "X-B: 2\r\nX-Injected: 3"]
+        case "header-nul":
+            ch["header"] = ["Authorization: Bearer a\x00b"]
+        case "header-not-latin-1":
+            ch["header"] = ["X-Note: \u201cquoted\u201d"]
+        case "header-too-long":
+            ch["header"] = ["Authorization: Bearer " + "a" * 4096]
+        case "header-too-many":
+            ch["header"] = [f"X-H{i}: {i}" for i in range(11)]
         case "no-reason":
             del s["reason"]
         case "bad-status":
@@ -262,8 +280,14 @@ RULES = [
     "filter-empty",
     "http-endpoint",
     "relative-endpoint",
+    "private-endpoint",
     "header-shape",
     "header-reserved",
+    "header-crlf",
+    "header-nul",
+    "header-not-latin-1",
+    "header-too-long",
+    "header-too-many",
     "no-reason",
     "bad-status",
 ]

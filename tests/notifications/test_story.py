@@ -52,7 +52,7 @@ def test_pended_request_approved_by_a_reviewer_is_pushed_to_the_subscriber(
         assert set(actions.values()) == {"A4"}
         with nservices.sessions() as session:
             auth_id = session.scalars(select(Authorization.id)).one()
-        reviewer = {"name": "dr-okafor", "npi": "1922067835"}
+        reviewer = {"npi": "1922067835"}  # who decides is the caller
         asked = nclient.post(
             f"/admin/review/{auth_id}/decisions",
             json={

@@ -31,7 +31,7 @@ V201 = "/fhir/pas/v2.0.1"
 BASE_201 = BASE_URL + "/pas/v2.0.1"
 NPI = "http://hl7.org/fhir/sid/us-npi"
 REQUESTOR_NPI = "1752039689"  # the requesting organization of pend-mri-brain.json
-REVIEWER = {"name": "dr-okafor", "npi": "1922067835"}
+REVIEWER = {"npi": "1922067835"}  # who decides is the caller (its access token)
 
 
 def load(name: str) -> dict[str, Any]:

@@ -138,6 +138,98 @@ def test_http_endpoints_when_allowed() -> None:
     assert spec.endpoint == "http://inferno:4567/notify"
 
 
+LOOPBACK_ENDPOINTS = [
+    "https://localhost/notify",
+    "https://LOCALHOST./notify",
+    "https://ehr.localhost:8443/notify",
+    "https://EHR.LocalHost./notify",
+    "https://127.0.0.1/notify",
+    "https://127.1/notify",
+    "https://2130706433/notify",
+    "https://[::1]/notify",
+    "https://[::ffff:127.0.0.1]/notify",
+]
+PRIVATE_ENDPOINTS = [
+    "https://10.0.0.8/notify",
+    "https://169.254.169.254/latest/meta-data",
+    "https://[fd00::1]/notify",
+    "https://[::ffff:10.0.0.8]/notify",
+    "https://[::10.0.0.8]/notify",  # IPv4-compatible
+    "https://[2002:a00:8::]/notify",  # 6to4 around 10.0.0.8
+    "https://[2002:7f00:1::]/notify",  # 6to4 around 127.0.0.1
+    "https://[64:ff9b::a9fe:a9fe]/notify",  # NAT64 around 169.254.169.254
+    "https://[64:ff9b::127.0.0.1]/notify",  # NAT64 around 127.0.0.1
+    "https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/notify",  # Teredo
+]
+
+
+@pytest.mark.parametrize("endpoint", LOOPBACK_ENDPOINTS + PRIVATE_ENDPOINTS)
+def test_endpoints_we_never_call_are_refused(endpoint: str) -> None:
+    with pytest.raises(FhirError) as caught:
+        ops.parse(subscription(endpoint), STRICT)
+    assert caught.value.status == 422
+    [issue] = caught.value.issues
+    assert issue.code == "security"
+    assert issue.expression == ("Subscription.channel.endpoint",)
+
+
+@pytest.mark.parametrize("endpoint", LOOPBACK_ENDPOINTS)
+def test_loopback_endpoints_when_allowed(endpoint: str) -> None:
+    """FHIRAUTH_NOTIFY_ALLOW_LOOPBACK, for tests and local harnesses."""
+    assert ops.parse(subscription(endpoint), NotificationSettings(allow_loopback=True))
+
+
+@pytest.mark.parametrize("endpoint", PRIVATE_ENDPOINTS)
+def test_private_endpoints_even_when_loopback_is_allowed(endpoint: str) -> None:
+    with pytest.raises(FhirError) as caught:
+        ops.parse(subscription(endpoint), NotificationSettings(allow_loopback=True))
+    assert caught.value.issues[0].expression == ("Subscription.channel.endpoint",)
+
+
+def test_public_endpoints_are_taken() -> None:
+    for endpoint in (
+        "https://ehr.example.org/notify",
+        "https://ehr.example.org./notify",
+        "https://localhost.ehr.example.org/notify",
+        "https://93.184.216.34/notify",
+        "https://[2606:4700::1111]/notify",
+        "https://[2002:5db8:d822::1]/notify",  # 6to4 around a public address
+    ):
+        assert ops.parse(subscription(endpoint), STRICT).endpoint == endpoint
+
+
+def test_header_problems_are_all_reported_at_their_index() -> None:
+    body = subscription(
+        ENDPOINT, headers=("X-A: 1", "X-B: a\r\nHost: evil", "Host: evil", "X-C: \x00")
+    )
+    body["channel"]["endpoint"] = "https://10.0.0.1/notify"  # a 422 on its own
+    with pytest.raises(FhirError) as caught:
+        ops.parse(body, STRICT)
+    assert caught.value.status == 400  # an unsafe header makes it a malformed request
+    assert [i.expression for i in caught.value.issues] == [
+        ("Subscription.channel.endpoint",),
+        ("Subscription.channel.header[1]",),
+        ("Subscription.channel.header[2]",),
+        ("Subscription.channel.header[3]",),
+    ]
+
+
+def test_headers_are_stored_trimmed() -> None:
+    spec = ops.parse(subscription(ENDPOINT, headers=("  X-A :  b  ", "X-Empty:")), STRICT)
+    assert spec.headers == ("X-A: b", "X-Empty: ")
+
+
+def test_update_checks_headers_like_create(nservices: Services) -> None:
+    sub_id = ops.create(subscription(ENDPOINT), ALICE, nservices).id
+    for version in ("2.2.1", "2.0.1"):
+        body = {**subscription(ENDPOINT, headers=("X-A: 1\r\nX-B: 2",)), "id": sub_id}
+        with pytest.raises(FhirError) as caught:
+            ops.update(sub_id, body, ALICE, nservices, version)
+        assert caught.value.status == 400
+        assert caught.value.issues[0].expression == ("Subscription.channel.header[0]",)
+    assert ops.read(sub_id, ALICE, nservices).resource["meta"]["versionId"] == "1"
+
+
 # --- create, read, update, delete, $status --------------------------------------------------
 
 
@@ -350,6 +442,8 @@ def test_pas_201_payload_contents_we_refuse(contents: list[str]) -> None:
     body["channel"]["_payload"]["extension"] = [
         {"url": PAYLOAD_CONTENT, "valueCode": c} for c in contents
     ]
+    if not contents:  # no content given; an empty JSON array is not FHIR JSON (a 400)
+        del body["channel"]["_payload"]
     with pytest.raises(FhirError) as caught:
         ops.parse(body, STRICT, "2.0.1")
     assert caught.value.status == 422

@@ -420,3 +420,16 @@ def test_a_ct_head_whose_diagnoses_are_conditions_is_approved_as_with_codes() ->
     _diagnosis_as_condition(bundle, 1)
     _diagnosis_as_condition(bundle, 2)
     assert evaluate_item(demo_policy(), context(bundle)).action == "A1"
+
+
+def test_an_immediate_appeal_on_one_item_makes_every_items_context_expedited() -> None:
+    # Worked out once per request (ClaimFacts), not rescanned per item.
+    bundle = example(MIXED)
+    certification_type(claim_of(bundle)["item"][2])["code"] = "1"
+    assert [c.variables["expedited"] for c in contexts(bundle)] == [True] * 4
+
+
+def test_every_item_sees_the_documents_supplied_with_the_request() -> None:
+    bundle = example(MIXED)
+    add_questionnaire_response(bundle)
+    assert [c.questionnaires for c in contexts(bundle)] == [frozenset({QUESTIONNAIRE})] * 4

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from fhirauth.policy.codes import canonical_system
 from fhirauth.policy.loader import Policy, PolicyError, compile_policy, load_policies
 from tests.policy.bundles import POLICIES
 
@@ -516,3 +517,33 @@ def test_policies_load_from_every_folder_in_order(tmp_path: Path) -> None:
     write(first, "b.yaml", "id: plan-b\nname: B\n")
     policies = load_policies([first, second])
     assert [p.id for p in policies.policies] == ["plan-b", "plan-z", "plan-a"]
+
+
+# --- Lookup by code ---------------------------------------------------------------------------
+
+
+def test_prefixes_of_several_lengths_all_match_a_code_longest_first() -> None:
+    policy = compile_policy(
+        {
+            "id": "test-plan",
+            "name": "Test Plan",
+            "rules": [
+                rule("short", ["J9*"], "hcpcs", priority=1),
+                rule("long", ["J904*"], "hcpcs"),
+            ],
+        }
+    )
+    hcpcs = canonical_system("hcpcs")
+    assert [r.id for r in policy.index.lookup(hcpcs, "J9045")] == ["long", "short"]
+    assert [r.id for r in policy.index.lookup(hcpcs, "J9")] == ["short"]
+    assert policy.index.lookup(hcpcs, "J8999") == []
+
+
+def test_a_very_long_code_is_looked_up_by_the_prefixes_rules_name() -> None:
+    # Only the prefix lengths rules name are tried: trying every prefix of a code made a lookup
+    # cost the square of the code's length.
+    policy = compile_policy(
+        {"id": "test-plan", "name": "Test Plan", "rules": [rule("j9", ["J9*"], "hcpcs")]}
+    )
+    found = policy.index.lookup(canonical_system("hcpcs"), "J9" + "0" * 200_000)
+    assert [r.id for r in found] == ["j9"]
