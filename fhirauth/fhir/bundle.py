@@ -20,7 +20,12 @@ import pydantic
 from fhir.resources.R4B import get_fhir_model_class
 
 from fhirauth.errors import Invalid, Issue, invalid
-from fhirauth.fhir.claim_values import negative_quantities, related_to_itself
+from fhirauth.fhir.claim_values import (
+    negative_quantities,
+    overlong_codes,
+    overlong_identifiers,
+    related_to_itself,
+)
 from fhirauth.fhir.json_rules import json_issues
 from fhirauth.fhir.strict_json import load_json
 
@@ -139,6 +144,9 @@ def parse_request(body: bytes | str | dict[str, Any]) -> PasRequest:
 
     index = EntryIndex(entries)
     issues += negative_quantities(claim.resource.get("item"), f"{claim.path}.item")
+    issues += overlong_codes(claim.resource, claim.path)
+    for entry in entries:
+        issues += overlong_identifiers(entry.resource, entry.path)
     issues += related_to_itself(
         claim.resource, claim.path, lambda ref: any(t is claim for t in resolve(ref, claim, index))
     )

@@ -141,10 +141,38 @@ def test_a_claim_related_to_itself_by_type_and_id_is_400(client: FlaskClient) ->
     assert refused(client, b) == [(f"{CLAIM}.related[0].claim.reference",)]
 
 
-def test_a_claim_related_to_its_own_identifier_is_400(client: FlaskClient) -> None:
+def test_a_claim_naming_its_own_identifier_as_related_is_a_201_update_not_an_error(
+    client: FlaskClient,
+) -> None:
+    """PAS 2.0.1 updates keep the original's TRN and name the original by it."""
     b = bundle()
     claim(b)["related"] = _related({"identifier": claim(b)["identifier"][0]})
-    assert refused(client, b) == [(f"{CLAIM}.related[0].claim.identifier",)]
+    resp = client.post("/fhir/Claim/$submit", json=b)
+    assert resp.status_code == 200, resp.data[:300]
+
+
+def test_a_member_id_longer_than_any_real_one_is_400(client: FlaskClient) -> None:
+    b = bundle()
+    (index,) = [i for i, e in enumerate(b["entry"]) if e["resource"]["resourceType"] == "Coverage"]
+    b["entry"][index]["resource"]["subscriberId"] = "M" * 200
+    assert refused(client, b) == [(f"Bundle.entry[{index}].resource.subscriberId",)]
+
+
+@pytest.mark.parametrize(
+    ("where", "path"),
+    [
+        (lambda c: c["identifier"][0], ".identifier[0].value"),
+        (
+            lambda c: c["item"][0]["productOrService"]["coding"][0],
+            ".item[0].productOrService.coding[0].code",
+        ),
+    ],
+)
+def test_keys_longer_than_any_real_one_are_400(client: FlaskClient, where: Any, path: str) -> None:
+    b = bundle()
+    target = where(claim(b))
+    target["value" if "value" in target else "code"] = "9" * 600
+    assert refused(client, b) == [(f"{CLAIM}{path}",)]
 
 
 def test_the_same_rules_hold_on_the_201_base_and_on_inquire(client: FlaskClient) -> None:
