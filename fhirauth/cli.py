@@ -715,7 +715,8 @@ def trace_text(trace: dict[str, Any], indent: str = "  ") -> str:
         elif step.get("step") == "limit":
             lines.append(f"{indent}limit: { ({k: v for k, v in step.items() if k != 'step'}) }")
     lines.append(f"{indent}decided by: {trace.get('decided_by') or 'no rule'}")
-    lines.append(f"{indent}why: {trace.get('why')}")
+    if trace.get("why"):
+        lines.append(f"{indent}why: {trace['why']}")
     return "\n".join(lines)
 
 
@@ -812,7 +813,10 @@ def trace(key: str, url: str, as_json: bool) -> None:
     if as_json:
         click.echo(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
         return
-    click.echo(f"authorization {body['preAuthRef']} ({body['id']})")
+    if body.get("preAuthRef"):
+        click.echo(f"authorization {body['preAuthRef']} ({body['id']})")
+    else:  # a refused request is no authorization: it has no number (issue 11)
+        click.echo(f"refused request ({body['id']}), no authorization number")
     for e in body["events"]:
         item = f"item {e['item']}" if e["item"] is not None else "request"
         click.echo(f"  {e['at']} {item}: {e['action']} by {e['actor']}")

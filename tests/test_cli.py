@@ -184,6 +184,24 @@ def test_trace_prints_the_stored_decision_of_an_authorization(
     assert missing.exit_code == 1 and "HTTP 404" in missing.output
 
 
+def test_trace_of_a_refused_request_says_it_has_no_authorization_number(
+    runner: CliRunner, server_url: str
+) -> None:
+    bundle = json.loads((EXAMPLES / "approve-ct-head.json").read_text())
+    del bundle["entry"][0]["resource"]["item"]  # no services: outcome error, X12 901 15
+    answer = requests.post(
+        f"{server_url}/Claim/$submit",
+        data=json.dumps(bundle),
+        headers={"Content-Type": "application/fhir+json"},
+        timeout=30,
+    ).json()
+    cr = answer["entry"][0]["resource"]
+    assert cr["outcome"] == "error" and "preAuthRef" not in cr
+    result = runner.invoke(main, ["trace", "--url", server_url, cr["id"]])
+    assert result.exit_code == 0, result.output
+    assert "no authorization number" in result.output and "None" not in result.output
+
+
 def test_sandbox_next_is_refused_when_sandbox_mode_is_off(
     runner: CliRunner, server_url: str
 ) -> None:

@@ -31,7 +31,7 @@ def services() -> Services:
 class ScriptSchema(Schema):
     outcome = fields.String(required=True, validate=validate.OneOf(sandbox.OUTCOMES))
     count = fields.Integer(load_default=1, strict=True, validate=validate.Range(min=1, max=100))
-    principal = fields.String(load_default=None)
+    principal = fields.String(load_default=None, validate=validate.Length(min=1, max=128))
 
 
 def load(schema: Schema) -> dict[str, Any]:
@@ -238,14 +238,15 @@ class ReviewerSchema(Schema):
 
 
 class ReviewDecisionSchema(Schema):
-    item = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    item = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=9999))
     action = fields.String(required=True, validate=validate.OneOf(review.ACTIONS))
     period_days = fields.Integer(
         load_default=None, strict=True, validate=validate.Range(min=1, max=3660)
     )
     quantity = fields.Decimal(load_default=None, validate=_quantity)
-    reason_code = fields.String(load_default=None)
-    reason = fields.String(load_default=None)
+    # X12 886 codes are short; the column holds 16 characters.
+    reason_code = fields.String(load_default=None, validate=validate.Regexp(r"^[A-Za-z0-9]{1,16}$"))
+    reason = fields.String(load_default=None, validate=validate.Length(max=2000))
     documents = fields.List(
         fields.String(validate=validate.Regexp(r"^\d{1,7}-\d$")), load_default=list
     )
@@ -253,7 +254,7 @@ class ReviewDecisionSchema(Schema):
 
 
 class ReopenSchema(Schema):
-    item = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    item = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=9999))
     reason = fields.String(required=True, validate=[validate.Length(min=1, max=2000), _said])
     reviewer = fields.Nested(ReviewerSchema, load_default=dict)
 

@@ -145,6 +145,7 @@ def parse_request(body: bytes | str | dict[str, Any]) -> PasRequest:
     index = EntryIndex(entries)
     issues += negative_quantities(claim.resource.get("item"), f"{claim.path}.item")
     issues += overlong_codes(claim.resource, claim.path)
+    issues += overlong_identifiers(data, "Bundle")
     for entry in entries:
         issues += overlong_identifiers(entry.resource, entry.path)
     issues += related_to_itself(

@@ -64,8 +64,9 @@ def related_to_itself(
 
 
 # The longest value each key a request is filed and found under may have (store/models.py
-# columns), with room beyond X12's own maxima (TRN02 50, NM109 80, SV101-2 48 characters).
-KEY_LENGTHS = {"identifier": 512, "member": 128, "code": 64, "system": 255}
+# columns, which hold an identifier as "system|value" in 512), with room beyond X12's own
+# maxima (TRN02 50, NM109 80, SV101-2 48 characters).
+KEY_LENGTHS = {"identifier": 256, "member": 128, "code": 64, "system": 255}
 
 
 def overlong_codes(claim: dict[str, Any], path: str) -> list[Issue]:
@@ -86,8 +87,11 @@ def overlong_identifiers(resource: dict[str, Any], path: str) -> list[Issue]:
     Coverage identifiers, ``subscriberId``) and the providers'."""
     key = "member" if resource.get("resourceType") in ("Patient", "Coverage") else "identifier"
     issues = _too_long(resource.get("subscriberId"), f"{path}.subscriberId", key)
-    for i, ident in _dicts(resource.get("identifier")):
-        issues += _too_long(ident.get("value"), f"{path}.identifier[{i}].value", key)
+    idents = resource.get("identifier")
+    for i, ident in _dicts(idents if isinstance(idents, list) else [idents]):
+        where = f"{path}.identifier" + (f"[{i}]" if isinstance(idents, list) else "")
+        issues += _too_long(ident.get("value"), f"{where}.value", key)
+        issues += _too_long(ident.get("system"), f"{where}.system", "system")
     return issues
 
 

@@ -74,6 +74,15 @@ def parse(body: bytes | dict[str, Any]) -> AttachmentRequest:
                 ("Parameters.parameter",),
             )
         )
+    elif len(str(tracking_id)) > 128:  # ours are <preAuthRef>-<line>-<n>
+        where = next(i for i, p in enumerate(params) if p.get("name") == "TrackingId")
+        issues.append(
+            Issue(
+                "value",
+                "TrackingId is longer than any attachment control number (128 characters)",
+                (f"Parameters.parameter[{where}].valueIdentifier.value",),
+            )
+        )
     attach_to = _param(params, "AttachTo")
     if not attach_to or attach_to[0].get("valueCode") != "preauthorization":
         issues.append(
@@ -115,6 +124,15 @@ def parse(body: bytes | dict[str, Any]) -> AttachmentRequest:
             ),
             None,
         )
+        if isinstance(code, str) and len(code) > 64:
+            issues.append(
+                Issue(
+                    "value",
+                    "the Attachment's Code is longer than any LOINC code (64 characters)",
+                    (f"Parameters.parameter[{i}].part",),
+                )
+            )
+            continue
         documents.append(Document(lines, code, resource))
     if not documents and not issues:
         issues.append(
