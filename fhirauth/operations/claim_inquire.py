@@ -31,11 +31,11 @@ from fhirauth.decision.decide import AaaError, Decision, ItemDecision
 from fhirauth.decision.response import claim_response, response_bundle
 from fhirauth.errors import Forbidden, invalid
 from fhirauth.fhir.bundle import Entry, PasRequest, parse_request
+from fhirauth.fhir.extensions import codings, extension_value
 from fhirauth.fhir.systems import canonical
 from fhirauth.membership import member_id
 from fhirauth.operations.claim_submit import naming
 from fhirauth.policy import Documentation
-from fhirauth.policy.context import codings, extension_value
 from fhirauth.principal import Principal
 from fhirauth.services import Services
 from fhirauth.store.models import (

@@ -37,9 +37,9 @@ from fhirauth.decision.decide import (
     item_number,
 )
 from fhirauth.fhir.bundle import PasRequest
+from fhirauth.fhir.extensions import extension_value
 from fhirauth.membership import member_id
 from fhirauth.policy.context import (
-    extension_value,
     is_cancelled,
     own_certification_types,
     requested_dates,

@@ -13,6 +13,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from fhirauth.fhir.extensions import codings, extension_value
 from fhirauth.fhir.systems import LOINC, canonical
 
 PAS = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/"
@@ -33,20 +34,6 @@ class ItemContext:
     documents: frozenset[str]
     questionnaires: frozenset[str]
     variables: dict[str, Any] = field(repr=False)
-
-
-def codings(concept: Any) -> list[dict[str, Any]]:
-    """The codings of a CodeableConcept; none for anything that is not one."""
-    if not isinstance(concept, dict):
-        return []
-    return [c for c in concept.get("coding") or [] if isinstance(c, dict)]
-
-
-def extension_value(node: dict[str, Any], name: str, key: str) -> Any:
-    for ext in node.get("extension") or []:
-        if ext.get("url") == PAS + name:
-            return ext.get(key)
-    return None
 
 
 def own_certification_types(node: dict[str, Any]) -> set[str]:
