@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -17,6 +17,20 @@ import requests
 
 from tests.conftest import EXAMPLES
 from tests.pas import review_actions
+
+
+def wait_until_serving(url: str, proc: subprocess.Popen[bytes], output: Callable[[], str]) -> None:
+    """Poll /metadata until the server answers; fail with its output if it exits first."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if requests.get(f"{url}/metadata", timeout=2).ok:
+                return
+        except (requests.ConnectionError, requests.Timeout):  # workers still booting
+            pass
+        assert proc.poll() is None, output()
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.2)
 
 
 def free_port() -> int:
@@ -40,16 +54,7 @@ def serving(args: list[str], cwd: Path) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}/fhir"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(f"{url}/metadata", timeout=2).ok:
-                    break
-            except (requests.ConnectionError, requests.Timeout):  # workers still booting
-                pass
-            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.2)
+        wait_until_serving(url, proc, lambda: proc.stdout.read().decode() if proc.stdout else "")
         yield url
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -138,16 +143,7 @@ def test_serve_announces_sandbox_warns_of_gaps_logs_json_with_request_ids_and_no
         )
     url = f"http://127.0.0.1:{port}/fhir"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(f"{url}/metadata", timeout=2).ok:
-                    break
-            except (requests.ConnectionError, requests.Timeout):  # workers still booting
-                pass
-            assert proc.poll() is None, err.read_text()
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.2)
+        wait_until_serving(url, proc, err.read_text)
         resp = requests.get(f"{url}/metadata?q=1", headers={"X-Request-ID": "probe-1"}, timeout=5)
         assert resp.headers["X-Request-ID"] == "probe-1"
         assert not (tmp_path / ".gunicorn").exists()

@@ -17,6 +17,7 @@ from fhirauth.clock import fixed_clock
 from fhirauth.services import Services
 from fhirauth.store.models import Authorization, ClaimResponseVersion, Submission
 from tests.conftest import EXAMPLES, NOW
+from tests.notifications.helpers import subscription
 from tests.pas import PAS, assert_pas_response, review_actions
 from tests.updates import update_of
 
@@ -284,7 +285,6 @@ def test_a_cancel_finds_the_accepted_authorization_not_a_later_refusal_of_the_sa
 def test_an_update_refused_for_coverage_leaves_the_approval_as_it_was(
     client: FlaskClient, services: Services
 ) -> None:
-    from tests.notifications.helpers import subscription
 
     request = load("approve-ct-head.json")
     made = client.post(

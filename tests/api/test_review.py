@@ -16,6 +16,7 @@ from fhirauth.services import Services
 from fhirauth.store.models import ClaimResponseVersion, DecisionEvent
 from tests.auth.helpers import Register, TokenFor, bearer
 from tests.conftest import EXAMPLES, NOW
+from tests.notifications.helpers import subscription
 from tests.pas import assert_pas_response, review_actions
 
 pytest_plugins = ("tests.auth.fixtures",)
@@ -214,7 +215,6 @@ def test_reopening_puts_a_final_item_back_to_pended_audited_and_notified(
     client: FlaskClient, services: Services, pended: tuple[str, dict[str, Any]]
 ) -> None:
     from fhirauth.store.models import AuditRecord, Authorization, OutboxEvent
-    from tests.notifications.helpers import subscription
 
     ref, first = pended
     made = client.post(

@@ -11,7 +11,13 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import orjson
+
+from fhirauth.fhir.bundle import parse_request
+from fhirauth.notifications import outbox
 from fhirauth.notifications.topic import FILTER_CRITERIA, PAS_TOPIC, PAYLOAD_CONTENT
+from fhirauth.services import Services
+from tests.conftest import EXAMPLES
 
 FHIR_JSON = "application/fhir+json"
 WAIT = 20.0  # the longest any test waits for something to arrive
@@ -291,3 +297,19 @@ RULES = [
     "no-reason",
     "bad-status",
 ]
+
+
+PENDED_REQUEST = json.loads((EXAMPLES / "pend-mri-brain.json").read_text())
+
+
+def change(services: Services, n: int) -> None:
+    """Record the n-th change of an authorization ``auth-<n>`` of the pended example."""
+    body = orjson.dumps({"resourceType": "Bundle", "id": f"r{n}", "type": "collection"})
+    with services.sessions.begin() as session:
+        outbox.record_change(
+            session,
+            authorization_id=f"auth-{n}",
+            request=parse_request(PENDED_REQUEST),
+            response_bundle=body,
+            at=services.clock(),
+        )

@@ -3,7 +3,6 @@ processes), and a worker process killed in the middle of a delivery."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -13,11 +12,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import orjson
 from sqlalchemy import func, select
 
 from fhirauth.config import Settings
-from fhirauth.fhir.bundle import parse_request
 from fhirauth.notifications import outbox
 from fhirauth.notifications.settings import NotificationSettings
 from fhirauth.notifications.worker import deliver_pending, start_worker_thread
@@ -25,24 +22,10 @@ from fhirauth.operations import subscription as ops
 from fhirauth.principal import ANONYMOUS
 from fhirauth.services import Services
 from fhirauth.store.models import OutboxEvent
-from tests.conftest import EXAMPLES, ROOT
-from tests.notifications.helpers import WAIT, Arrival, Receiver, subscription, wait_until
+from tests.conftest import ROOT
+from tests.notifications.helpers import WAIT, Arrival, Receiver, change, subscription, wait_until
 
 pytest_plugins = ("tests.notifications.fixtures",)
-
-REQUEST = json.loads((EXAMPLES / "pend-mri-brain.json").read_text())
-
-
-def change(services: Services, n: int) -> None:
-    body = orjson.dumps({"resourceType": "Bundle", "id": f"r{n}", "type": "collection"})
-    with services.sessions.begin() as session:
-        outbox.record_change(
-            session,
-            authorization_id=f"auth-{n}",
-            request=parse_request(REQUEST),
-            response_bundle=body,
-            at=services.clock(),
-        )
 
 
 def undelivered(services: Services) -> int:

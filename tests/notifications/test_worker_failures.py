@@ -6,16 +6,13 @@ are still delivered. Nothing loops forever."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-import orjson
 import pytest
 from sqlalchemy import select, update
 
-from fhirauth.fhir.bundle import parse_request
 from fhirauth.notifications import bundles, delivery, outbox
 from fhirauth.notifications import headers as channel_headers
 from fhirauth.notifications.settings import NotificationSettings
@@ -24,12 +21,10 @@ from fhirauth.operations import subscription as ops
 from fhirauth.principal import ANONYMOUS
 from fhirauth.services import Services
 from fhirauth.store.models import OutboxEvent, Subscription
-from tests.conftest import EXAMPLES
-from tests.notifications.helpers import Receiver, TestClock, subscription
+from tests.notifications.helpers import Receiver, TestClock, change, subscription
 
 pytest_plugins = ("tests.notifications.fixtures",)
 
-REQUEST = json.loads((EXAMPLES / "pend-mri-brain.json").read_text())
 BACKOFF = (10, 20)  # the fixture's base_delay, doubled: max_attempts is 3
 
 
@@ -38,18 +33,6 @@ def subscribe(services: Services, receiver: Receiver, notify: NotificationSettin
     deliver_pending(services, limit=5, settings=notify)
     assert ops.read(sub_id, ANONYMOUS, services).resource["status"] == "active"
     return sub_id
-
-
-def change(services: Services, n: int) -> None:
-    body = orjson.dumps({"resourceType": "Bundle", "id": f"r{n}", "type": "collection"})
-    with services.sessions.begin() as session:
-        outbox.record_change(
-            session,
-            authorization_id=f"auth-{n}",
-            request=parse_request(REQUEST),
-            response_bundle=body,
-            at=services.clock(),
-        )
 
 
 def store_headers(services: Services, sub_id: str, headers: Any) -> None:
