@@ -12,7 +12,7 @@ from typing import Any
 
 from fhirauth.errors import Forbidden
 from fhirauth.fhir.bundle import PasRequest
-from fhirauth.notifications.topic import TRANSMISSION_IDENTIFIERS
+from fhirauth.fhir.extensions import TRANSMISSION_IDENTIFIERS, interchange_sender_ids
 from fhirauth.principal import Principal
 
 NPI = "http://hl7.org/fhir/sid/us-npi"
@@ -48,17 +48,7 @@ def requestor_keys(req: PasRequest) -> set[str]:
 def sender_ids(req: PasRequest) -> list[str]:
     """Every ISA06 the request carries: ``interchangeSenderID`` in each TransmissionIdentifiers
     extension of the Claim (where PAS puts it) or of the Bundle, trimmed."""
-    found: list[str] = []
-    for node in (req.claim.resource, req.bundle):
-        for ext in node.get("extension") or []:
-            if not isinstance(ext, dict) or ext.get("url") != TRANSMISSION_IDENTIFIERS:
-                continue
-            for sub in ext.get("extension") or []:
-                if not isinstance(sub, dict) or sub.get("url") != "interchangeSenderID":
-                    continue
-                value = sub.get("valueString")
-                if isinstance(value, str) and value.strip():
-                    found.append(value.strip())
+    found = [*interchange_sender_ids(req.claim.resource), *interchange_sender_ids(req.bundle)]
     return list(dict.fromkeys(found))
 
 

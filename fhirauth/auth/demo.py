@@ -18,7 +18,7 @@ from fhirauth.auth import clients
 from fhirauth.auth.keys import load_private_key, pem, public_jwk, write_private
 from fhirauth.auth.scopes import ADMIN_SCOPE
 from fhirauth.config import bundled
-from fhirauth.notifications.topic import TRANSMISSION_IDENTIFIERS
+from fhirauth.fhir.extensions import interchange_sender_ids
 
 log = logging.getLogger("fhirauth.auth")
 
@@ -77,14 +77,7 @@ def example_organizations(folder: Path | None = None) -> list[str]:
 def example_sender_ids(folder: Path | None = None) -> list[str]:
     """Every interchangeSenderID (ISA06) in the example Bundles, so the demo client may send
     them all."""
-    found: list[str] = []
-    for node in (n for doc in _examples(folder) for n in _walk(doc)):
-        if node.get("url") != TRANSMISSION_IDENTIFIERS:
-            continue
-        for sub in node.get("extension") or []:
-            value = sub.get("valueString") if isinstance(sub, dict) else None
-            if isinstance(value, str) and value.strip() and sub.get("url") == "interchangeSenderID":
-                found.append(value.strip())
+    found = [v for doc in _examples(folder) for n in _walk(doc) for v in interchange_sender_ids(n)]
     return list(dict.fromkeys(found))
 
 

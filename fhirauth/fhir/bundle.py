@@ -10,8 +10,7 @@ optional data.
 from __future__ import annotations
 
 import re
-from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -27,32 +26,13 @@ from fhirauth.fhir.claim_values import (
     related_to_itself,
 )
 from fhirauth.fhir.json_rules import json_issues
+from fhirauth.fhir.references import Entry, EntryIndex, references, resolve
 from fhirauth.fhir.strict_json import load_json
 
 _ABSOLUTE = re.compile(r"^https?://[^/\s]+(/[^\s]*)?$")
-_RESTFUL = re.compile(
-    r"^(?P<base>.*/)?(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})(/_history/[^/]+)?$"
-)
 _URN_UUID = re.compile(
     r"^urn:uuid:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 )
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One Bundle entry as received; ``index`` is its position, for FHIRPaths."""
-
-    index: int
-    full_url: str
-    resource: dict[str, Any]
-
-    @property
-    def path(self) -> str:
-        return f"Bundle.entry[{self.index}].resource"
-
-    @property
-    def type(self) -> str:
-        return str(self.resource.get("resourceType"))
 
 
 @dataclass
@@ -83,21 +63,6 @@ class PasRequest:
 
     def resolve(self, reference: str, referrer: Entry) -> list[Entry]:
         return resolve(reference, referrer, self.index)
-
-
-class EntryIndex:
-    """A Bundle's entries by fullUrl and by type and id, built once per request: resolving
-    a reference by scanning every entry made a bundle whose entries reference one another cost
-    the square of its size."""
-
-    def __init__(self, entries: Sequence[Entry]) -> None:
-        self.by_url: dict[str, list[Entry]] = defaultdict(list)
-        self.by_type_id: dict[tuple[str, str], list[Entry]] = defaultdict(list)
-        for e in entries:
-            self.by_url[e.full_url].append(e)
-            rid = e.resource.get("id")
-            if isinstance(rid, str):
-                self.by_type_id[(e.type, rid)].append(e)
 
 
 def unwrap_parameters(resource: Any, parameter: str = "resource") -> Any:
@@ -400,50 +365,13 @@ def _a(noun: str) -> str:
     return ("an " if noun[:1] in "AEIOU" else "a ") + noun
 
 
-def resolve(reference: str, referrer: Entry, entries: EntryIndex | Sequence[Entry]) -> list[Entry]:
-    """FHIR Bundle reference resolution (R4 bundle.html#references).
-
-    ``urn:`` and absolute references match a fullUrl exactly; a relative ``Type/id`` is made
-    absolute with the referring entry's RESTful base. When the referrer's fullUrl is a urn
-    there is no base, so the reference matches entries by resource type and id. Pass an
-    :class:`EntryIndex` when resolving many references in one Bundle.
-    """
-    index = entries if isinstance(entries, EntryIndex) else EntryIndex(entries)
-    target = _RESTFUL.match(reference) if not reference.startswith("urn:") else None
-    if target and target.group("base") is None:
-        if referrer.full_url.startswith("urn:"):
-            return list(index.by_type_id.get((target.group("type"), target.group("id")), ()))
-        base = _RESTFUL.match(referrer.full_url)
-        if base is None:
-            return []
-        key = f"{base.group('base') or ''}{target.group('type')}/{target.group('id')}"
-    elif target:
-        key = f"{target.group('base')}{target.group('type')}/{target.group('id')}"
-    else:
-        key = reference
-    return list(index.by_url.get(key, ()))
-
-
-def _references(node: Any, path: str) -> Iterator[tuple[str, str]]:
-    if isinstance(node, dict):
-        ref = node.get("reference")
-        if isinstance(ref, str):
-            yield f"{path}.reference", ref
-        for k, v in node.items():
-            if k != "contained":
-                yield from _references(v, f"{path}.{k}")
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            yield from _references(v, f"{path}[{i}]")
-
-
 def _unresolved_deeper_references(
     claim: Entry, entries: list[Entry], index: EntryIndex, checked: set[str]
 ) -> list[Issue]:
     warnings = []
     for e in entries:
         contained = {f"#{c.get('id')}" for c in e.resource.get("contained") or []}
-        for path, ref in _references(e.resource, e.path):
+        for path, ref in references(e.resource, e.path):
             if path.removesuffix(".reference") in checked:
                 continue
             if ref in contained or ref.startswith("#"):

@@ -24,14 +24,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from fhirauth.fhir.bundle import Entry, PasRequest, resolve
+from fhirauth.fhir.extensions import interchange_sender_ids
 
 PAS_TOPIC = "http://hl7.org/fhir/us/davinci-pas/SubscriptionTopic/PASSubscriptionTopic"
 BACKPORT = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/"
 FILTER_CRITERIA = BACKPORT + "backport-filter-criteria"
 PAYLOAD_CONTENT = BACKPORT + "backport-payload-content"
-TRANSMISSION_IDENTIFIERS = (
-    "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-TransmissionIdentifiers"
-)
 # PAS 2.2.1 narrative and Inferno: org-identifier; the topic's filterParameter and the IG
 # example: orgIdentifier; PAS 2.0.1: identifier.
 FILTER_NAMES = ("org-identifier", "orgIdentifier", "identifier")
@@ -100,15 +98,7 @@ def _identifier_keys(identifiers: Any) -> set[str]:
 
 def sending_system(claim: dict[str, Any]) -> str | None:
     """ISA06, as PAS carries it: TransmissionIdentifiers.interchangeSenderID."""
-    for ext in claim.get("extension") or []:
-        if not isinstance(ext, dict) or ext.get("url") != TRANSMISSION_IDENTIFIERS:
-            continue
-        for sub in ext.get("extension") or []:
-            if isinstance(sub, dict) and sub.get("url") == "interchangeSenderID":
-                value = sub.get("valueString")
-                if isinstance(value, str) and value.strip():
-                    return value.strip()
-    return None
+    return next(iter(interchange_sender_ids(claim)), None)
 
 
 def requestor_organization(req: PasRequest) -> tuple[Entry | None, Any]:
