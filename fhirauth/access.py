@@ -13,6 +13,7 @@ from typing import Any
 from fhirauth.errors import Forbidden
 from fhirauth.fhir.bundle import PasRequest
 from fhirauth.fhir.extensions import TRANSMISSION_IDENTIFIERS, interchange_sender_ids
+from fhirauth.fhir.references import resolve_one
 from fhirauth.principal import Principal
 
 NPI = "http://hl7.org/fhir/sid/us-npi"
@@ -37,11 +38,9 @@ def requestor_keys(req: PasRequest) -> set[str]:
         org_ref = provider.resource.get("organization") or {}
         if isinstance(org_ref.get("identifier"), dict):
             keys |= _keys([org_ref["identifier"]])
-        found = (
-            req.resolve(org_ref.get("reference", ""), provider) if org_ref.get("reference") else []
-        )
-        if len(found) == 1:
-            keys |= _keys(found[0].resource.get("identifier") or [])
+        found = resolve_one(org_ref, provider, req.index)
+        if found is not None:
+            keys |= _keys(found.resource.get("identifier") or [])
     return keys
 
 

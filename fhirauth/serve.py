@@ -9,7 +9,9 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from fhirauth import logs
+from fhirauth.api.app import create_app
 from fhirauth.config import Settings
+from fhirauth.notifications.worker import start_worker_thread
 from fhirauth.services import Services
 from fhirauth.store.db import make_engine, migrate
 
@@ -29,12 +31,8 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
                 self.cfg.set(key, value)
 
     def load(self) -> Flask:
-        from fhirauth import create_app
-
         app = create_app(self.settings, run_migrations=False)
         if self.notify:  # one delivery loop per gunicorn worker; claims keep them apart
-            from fhirauth.notifications.worker import start_worker_thread
-
             start_worker_thread(app.extensions["fhirauth"])
         return app
 

@@ -17,15 +17,16 @@ from flask import Blueprint, Response
 from fhirauth.api import fhir, subscriptions
 from fhirauth.api.auth import current_principal
 from fhirauth.decision.v201 import as_v201
-from fhirauth.operations import claim_inquire, claim_submit, metadata
+from fhirauth.fhir.systems import PAS_BASES
+from fhirauth.operations import claim_inquire, claim_submit
 
 PAS_VERSION = "2.0.1"
-PREFIX = "/fhir" + metadata.PAS_BASES[PAS_VERSION]
+PREFIX = "/fhir" + PAS_BASES[PAS_VERSION]
 bp = Blueprint("pas201", __name__, url_prefix=PREFIX)
 
 
 def _base() -> str:
-    return fhir.services().settings.base_url + metadata.PAS_BASES[PAS_VERSION]
+    return fhir.services().settings.base_url + PAS_BASES[PAS_VERSION]
 
 
 def _answer(bundle: dict[str, Any]) -> Response:

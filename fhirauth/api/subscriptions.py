@@ -9,8 +9,8 @@ from fhirauth.api.auth import current_principal
 from fhirauth.api.fhir import fhir_response, json_body, services
 from fhirauth.errors import Invalid, invalid
 from fhirauth.fhir.bundle import load_json, model_issues
+from fhirauth.fhir.systems import PAS_BASES
 from fhirauth.operations import subscription
-from fhirauth.operations.metadata import PAS_BASES
 from fhirauth.principal import Principal
 
 bp = Blueprint("subscriptions", __name__, url_prefix="/fhir")

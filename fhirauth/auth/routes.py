@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from fhirauth.auth.scopes import ADMIN_SCOPE
+from fhirauth.auth.scopes import ADMIN_SCOPE, parse
 
 OPEN: Final = "open"
 
@@ -81,8 +81,6 @@ def required_scope(method: str, rule: str) -> str | None:
 
 def scopes_supported() -> list[str]:
     """For the SMART configuration: each scope the table uses, in its v1 and v2 spellings."""
-    from fhirauth.auth.scopes import parse
-
     out: list[str] = []
     for scope in ROUTE_SCOPES.values():
         if scope == OPEN:

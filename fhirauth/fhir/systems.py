@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+# Where each PAS version is served, under the FHIR base (conf-1: one endpoint per version).
+PAS_BASES = {"2.2.1": "", "2.0.1": "/pas/v2.0.1"}
+
 CPT = "http://www.ama-assn.org/go/cpt"
 HCPCS = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
 ICD10PCS = "http://www.cms.gov/Medicare/Coding/ICD10"

@@ -17,8 +17,8 @@ from typing import Any
 import orjson
 
 from fhirauth.decision.v201 import as_v201
+from fhirauth.fhir.systems import PAS_BASES
 from fhirauth.notifications.topic import BACKPORT, FULL_RESOURCE, ID_ONLY, PAS_TOPIC
-from fhirauth.operations.metadata import PAS_BASES
 
 STATUS_PROFILE = BACKPORT + "backport-subscription-status-r4"
 NOTIFICATION_PROFILE = BACKPORT + "backport-subscription-notification-r4"

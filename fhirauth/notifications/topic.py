@@ -23,8 +23,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from fhirauth.fhir.bundle import Entry, PasRequest, resolve
+from fhirauth.fhir.bundle import Entry, PasRequest
 from fhirauth.fhir.extensions import interchange_sender_ids
+from fhirauth.fhir.references import resolve_one
 
 PAS_TOPIC = "http://hl7.org/fhir/us/davinci-pas/SubscriptionTopic/PASSubscriptionTopic"
 BACKPORT = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/"
@@ -111,10 +112,9 @@ def requestor_organization(req: PasRequest) -> tuple[Entry | None, Any]:
     ref = provider.resource.get("organization")
     if not isinstance(ref, dict):
         return None, None
-    if isinstance(ref.get("reference"), str):
-        found = resolve(ref["reference"], provider, req.entries)
-        if len(found) == 1 and found[0].type == "Organization":
-            return found[0], None
+    found = resolve_one(ref, provider, req.index, "Organization")
+    if found is not None:
+        return found, None
     return None, ref.get("identifier")
 
 

@@ -26,6 +26,7 @@ from fhirauth.errors import Invalid, Issue, NotFound, invalid
 from fhirauth.fhir.bundle import load_json, model_issues, parse_request
 from fhirauth.membership import member_id
 from fhirauth.operations import review
+from fhirauth.operations.pipeline import evaluate
 from fhirauth.principal import Principal
 from fhirauth.services import Services
 from fhirauth.store.models import Attachment, Authorization
@@ -228,8 +229,6 @@ def reevaluate(
 ) -> dict[int, str]:
     """Decide the pended items the policy can now decide; mark the rest documentation
     received. Returns the items decided, with their new review action."""
-    from fhirauth.operations.claim_submit import evaluate
-
     sub = review.latest_submission(session, auth)
     docs = session.scalars(
         select(Attachment)

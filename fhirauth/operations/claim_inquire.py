@@ -31,10 +31,11 @@ from fhirauth.decision.decide import AaaError, Decision, ItemDecision
 from fhirauth.decision.response import claim_response, response_bundle
 from fhirauth.errors import Forbidden, invalid
 from fhirauth.fhir.bundle import Entry, PasRequest, parse_request
-from fhirauth.fhir.extensions import codings, extension_value
+from fhirauth.fhir.extensions import PAS, codings, extension_value, extensions
+from fhirauth.fhir.references import resolve_one
 from fhirauth.fhir.systems import canonical
 from fhirauth.membership import member_id
-from fhirauth.operations.claim_submit import naming
+from fhirauth.operations.pipeline import naming
 from fhirauth.policy import Documentation
 from fhirauth.principal import Principal
 from fhirauth.services import Services
@@ -46,7 +47,6 @@ from fhirauth.store.models import (
 )
 from fhirauth.store.records import stored_decision
 
-PAS = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/"
 NPI = "http://hl7.org/fhir/sid/us-npi"
 NOT_APPLICABLE = "not-applicable"
 
@@ -69,12 +69,9 @@ def request_npis(req: PasRequest) -> set[str]:
     out: set[str] = set()
 
     def add(ref: Any, referrer: Entry, depth: int = 0) -> None:
-        if not isinstance(ref, dict) or not isinstance(ref.get("reference"), str) or depth > 2:
+        target = resolve_one(ref, referrer, req.index) if depth <= 2 else None
+        if target is None:
             return
-        found = req.resolve(ref["reference"], referrer)
-        if len(found) != 1:
-            return
-        target = found[0]
         out.update(_npis(target.resource))
         for key in ("practitioner", "organization"):
             add(target.resource.get(key), target, depth + 1)
@@ -91,9 +88,7 @@ def request_npis(req: PasRequest) -> set[str]:
 
 
 def _as_span(node: dict[str, Any], name: str) -> tuple[date, date] | None:
-    for ext in node.get("extension") or []:
-        if ext.get("url") != PAS + name:
-            continue
+    for ext in extensions(node, PAS + name):
         if ext.get("valueDate"):
             d = date.fromisoformat(ext["valueDate"][:10])
             return d, d

@@ -1,14 +1,7 @@
 """Claim Updates and cancellations on ``Claim/$submit`` (PAS 2.2.1 "Updating Authorization
 Requests", REQUIREMENTS.md §1.3).
 
-How an update finds its authorization, in order:
-
-1. the identifiers of the prior Claim it embeds (``Claim.related.claim``), or the identifier on
-   that reference, matched against every Claim submitted so far in any authorization's chain,
-   provided the member id and the submitting organization's identifier agree;
-2. failing that, authorization numbers it carries (``extension-authorizationNumber`` or
-   ``extension-administrationReferenceNumber`` on the Claim or its items): an item number
-   (``<preAuthRef>-<sequence>``) or the ``preAuthRef`` itself.
+How an update finds its authorization: ``pipeline.find_authorization``.
 
 Every submitted item is answered, and no other (spec-34, spec-46): cancelled items ``C``, added
 items decided by the policy, changed items decided again (a denied item stays denied), unchanged
@@ -16,7 +9,6 @@ items as before. Authorization numbers do not change. A Claim-level certificatio
 the whole authorization. An update of a denied authorization, or one that matches none, is
 refused with ``outcome=error`` and an X12 901 code, still answering every submitted item; the
 refusal is stored as a refused submission of its own and leaves the authorization as it was.
-A refused submission (status ``error``) is not an authorization: no update or cancel finds it.
 """
 
 from __future__ import annotations
@@ -25,128 +17,32 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from fhirauth.decision.decide import (
-    CERTIFIED,
-    AaaError,
-    Decision,
-    ItemDecision,
-    decide,
-    item_number,
-)
+from fhirauth.decision.decide import CERTIFIED, AaaError, Decision, ItemDecision, decide
 from fhirauth.fhir.bundle import PasRequest
 from fhirauth.fhir.extensions import extension_value
-from fhirauth.membership import member_id
-from fhirauth.policy.context import (
-    is_cancelled,
-    own_certification_types,
-    requested_dates,
+from fhirauth.operations.pipeline import (
+    decide_new,
+    evaluate,
+    find_authorization,
+    notify,
+    render,
+    store_submission,
+    store_version,
 )
+from fhirauth.policy.context import is_cancelled, own_certification_types, requested_dates
 from fhirauth.principal import Principal
 from fhirauth.services import Services
-from fhirauth.store.models import (
-    Authorization,
-    AuthorizationItem,
-    ClaimResponseVersion,
-    Submission,
-)
-from fhirauth.store.records import (
-    claim_identifiers,
-    fill_item,
-    item_event,
-    provider_identifier,
-    status_of,
-    stored_decision,
-    submission_row,
-)
+from fhirauth.store.models import AuthorizationItem
+from fhirauth.store.records import fill_item, item_event, status_of, stored_decision
 
 log = logging.getLogger(__name__)
 
-PAS = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/"
 # X12 901 reject reasons for updates we refuse.
 AUTHORIZATION_NOT_FOUND = "AA"  # Authorization Number Not Found
 UPDATE_NOT_ALLOWED = "41"  # Authorization/Access Restrictions
-# The status of a refused submission (outcome=error): stored and answered, never updated.
-REFUSED = "error"
 _MODIFIABLE = ("productOrService", "modifier", "servicedDate", "servicedPeriod", "quantity", "net")
-
-
-def _ident(value: Any) -> str | None:
-    if not isinstance(value, dict) or not value.get("value"):
-        return None
-    return f"{value.get('system', '')}|{value['value']}"
-
-
-def _numbers(claim: dict[str, Any]) -> list[str]:
-    out = []
-    for node in [claim, *(claim.get("item") or [])]:
-        for name in ("extension-authorizationNumber", "extension-administrationReferenceNumber"):
-            value = extension_value(node, name, "valueString")
-            if value:
-                out.append(str(value))
-    return out
-
-
-def find_authorization(
-    session: Session, req: PasRequest, principal: Principal | None = None
-) -> Authorization | None:
-    """The authorization this update belongs to, among those the caller may see."""
-    from fhirauth.access import may_read
-    from fhirauth.store.repository import owner_of
-
-    def visible(auth: Authorization | None) -> bool:
-        if auth is None or principal is None:
-            return auth is not None
-        owner = owner_of(session, auth.id)
-        return owner is not None and may_read(principal, *owner)
-
-    found = _find(session, req)
-    return found if visible(found) else None
-
-
-def _find(session: Session, req: PasRequest) -> Authorization | None:
-    # A 2.0.1 update often carries the original request's identifiers as its own, with or
-    # without a Claim.related naming a prior the bundle does not hold.
-    keys = claim_identifiers(req.prior.resource) if req.prior else []
-    keys += claim_identifiers(req.claim.resource)
-    if req.prior_reference and _ident(req.prior_reference.get("identifier")):
-        keys.append(str(_ident(req.prior_reference["identifier"])))
-    member = member_id(req.coverages[0].resource if req.coverages else {}, req.patient.resource)
-    provider = provider_identifier(req)
-    if keys:
-        subs = session.scalars(
-            select(Submission)
-            .join(Authorization, Authorization.id == Submission.authorization_id)
-            .where(Submission.claim_identifier.in_(keys), Authorization.status != REFUSED)
-            .order_by(Submission.received_at.desc())
-        )
-        for sub in subs:
-            if sub.member_id and member and sub.member_id != member:
-                continue
-            if sub.provider_identifier and provider and sub.provider_identifier != provider:
-                continue
-            return session.get(Authorization, sub.authorization_id)
-    for number in _numbers(req.claim.resource) + (
-        _numbers(req.prior.resource) if req.prior else []
-    ):
-        auth = session.scalar(
-            select(Authorization).where(
-                Authorization.status != REFUSED,
-                or_(
-                    Authorization.pre_auth_ref == number,
-                    Authorization.id.in_(
-                        select(AuthorizationItem.authorization_id).where(
-                            AuthorizationItem.authorization_number == number
-                        )
-                    ),
-                ),
-            )
-        )
-        if auth is not None:
-            return auth
-    return None
 
 
 def _changed(row: AuthorizationItem, item: dict[str, Any]) -> bool:
@@ -165,8 +61,6 @@ def apply_update(
     now: datetime,
     scripted: str | None,
 ) -> tuple[str, bytes]:
-    from fhirauth.operations.claim_submit import evaluate, render
-
     claim = req.claim.resource
     submitted = {int(i["sequence"]): i for i in req.items}
     whole_cancel = "3" in own_certification_types(claim)
@@ -175,10 +69,7 @@ def apply_update(
 
     if auth is None and not req.is_update:
         # A 2.0.1-style update (no Claim.related) that matches nothing is a new request.
-        from fhirauth.operations.claim_submit import _initial
-
-        return _initial(session, req, body, digest, principal, services, now, scripted)
-    from fhirauth.operations.claim_submit import _initial_error
+        return decide_new(session, req, body, digest, principal, services, now, scripted)
 
     if auth is None:
         # Nothing to update: store the attempt as a refused submission of its own.
@@ -190,9 +81,7 @@ def apply_update(
             related_path,
             "N",
         )
-        return _initial_error(
-            session, req, body, digest, principal, services, now, (error,), scripted=scripted
-        )
+        return decide_new(session, req, body, digest, principal, services, now, scripted, (error,))
 
     rows = {row.sequence: row for row in auth.items}
     version = auth.current_version + 1
@@ -214,17 +103,9 @@ def apply_update(
     error = error or ev.error
     if error is not None:
         # Refused: stored as a refused submission of its own; the authorization is unchanged.
-        return _initial_error(
-            session,
-            req,
-            body,
-            digest,
-            principal,
-            services,
-            now,
-            (error,),
-            tuple(_refused(seq, rows.get(seq)) for seq in sorted(submitted)),
-            scripted,
+        answers = tuple(_refused(seq, rows.get(seq)) for seq in sorted(submitted))
+        return decide_new(
+            session, req, body, digest, principal, services, now, scripted, (error,), answers
         )
 
     answers: dict[int, ItemDecision] = {}
@@ -288,37 +169,23 @@ def apply_update(
         auth.decided_at = auth.decided_at or now
         auth.delivered_at = now
     submission_id = services.ids()
-    session.add(
-        submission_row(
-            submission_id=submission_id,
-            auth_id=auth.id,
-            principal=principal,
-            digest=digest if scripted is None else f"sandbox:{submission_id}",
-            kind="cancel" if whole_cancel else "update",
-            req=req,
-            body=body,
-            claim_id=services.ids(),
-            member=member_id(
-                req.coverages[0].resource if req.coverages else {}, req.patient.resource
-            ),
-            received=now,
-            version=version,
-        )
+    store_submission(
+        session,
+        submission_id=submission_id,
+        auth_id=auth.id,
+        version=version,
+        kind="cancel" if whole_cancel else "update",
+        req=req,
+        body=body,
+        digest=digest,
+        principal=principal,
+        services=services,
+        now=now,
+        scripted=scripted,
     )
-    session.flush()
-    session.add(
-        ClaimResponseVersion(
-            authorization_id=auth.id,
-            version=version,
-            submission_id=submission_id,
-            created_at=now,
-            bundle=out,
-        )
-    )
+    store_version(session, auth.id, version, out, now, submission_id)
     session.add_all(events)
-    from fhirauth.notifications.outbox import record_change
-
-    record_change(session, authorization_id=auth.id, request=req, response_bundle=out, at=now)
+    notify(session, auth.id, req, out, now)
     log.info(
         "authorization %s updated to version %d: %d items answered",
         auth.id,
@@ -358,4 +225,4 @@ def _cancelled(
     )
 
 
-__all__ = ["apply_update", "find_authorization", "is_cancelled", "item_number"]
+__all__ = ["apply_update"]

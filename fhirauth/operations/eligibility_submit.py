@@ -19,10 +19,10 @@ from fhirauth.fhir.bundle import (
     collection_entries,
     load_json,
     model_issues,
-    resolve,
     unwrap_parameters,
 )
 from fhirauth.fhir.claim_values import negative_quantities
+from fhirauth.fhir.references import resolve_one
 from fhirauth.policy import RuleResult, evaluate_item
 from fhirauth.policy.context import claim_facts, item_context
 from fhirauth.principal import Principal
@@ -68,10 +68,8 @@ def parse(body: bytes | dict[str, Any]) -> EligibilityRequest:
         index = EntryIndex(entries)
 
         def lookup(ref: Any) -> dict[str, Any] | None:
-            if not isinstance(ref, dict) or not isinstance(ref.get("reference"), str):
-                return None
-            found = resolve(ref["reference"], first, index)
-            return found[0].resource if len(found) == 1 else None
+            found = resolve_one(ref, first, index)
+            return found.resource if found is not None else None
 
         return _request(first.resource, first.path, first.full_url, lookup)
     if kind == "CoverageEligibilityRequest":

@@ -9,14 +9,13 @@ from typing import Any
 import orjson
 
 from fhirauth.config import Settings, bundled
+from fhirauth.fhir.systems import PAS_BASES
 
 PROFILES = bundled("profiles")
 TEMPLATES = {
     "2.2.1": PROFILES / "capability-statement.json",
     "2.0.1": PROFILES / "capability-statement-v2.0.1.json",
 }
-# Where each PAS version is served, under the FHIR base (conf-1: one endpoint per version).
-PAS_BASES = {"2.2.1": "", "2.0.1": "/pas/v2.0.1"}
 # The date this statement's content last changed; bump it with the template.
 STATEMENT_DATE = "2026-11-27"
 

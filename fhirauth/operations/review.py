@@ -26,14 +26,13 @@ from fhirauth.decision import clocks
 from fhirauth.decision.decide import REVIEW_ACTIONS, Decision, ItemDecision, item_number
 from fhirauth.errors import FhirError, Forbidden, Issue, NotFound, invalid
 from fhirauth.fhir.bundle import PasRequest, parse_request
-from fhirauth.operations.claim_update import REFUSED
+from fhirauth.operations.pipeline import REFUSED, notify, render, store_version
 from fhirauth.policy import Documentation
 from fhirauth.principal import Principal
 from fhirauth.services import Services
 from fhirauth.store.models import (
     Authorization,
     AuthorizationItem,
-    ClaimResponseVersion,
     Client,
     DecisionEvent,
     Submission,
@@ -398,8 +397,6 @@ def new_version(
 ) -> bytes:
     """Store the next ClaimResponse version of ``auth``: every item of the latest submitted Claim
     answered from its stored state, with ``changed`` items replaced (spec-46)."""
-    from fhirauth.operations.claim_submit import render
-
     rows = {r.sequence: r for r in auth.items}
     codes = {r.sequence: ((r.code_system, r.code),) if r.code else () for r in auth.items}
     for seq, d in changed.items():
@@ -421,23 +418,7 @@ def new_version(
     if auth.status != "pended":
         auth.decided_at = now
         auth.delivered_at = None  # until a notification carries it (or the provider reads it)
-    session.add(
-        ClaimResponseVersion(
-            authorization_id=auth.id,
-            version=version,
-            submission_id=None,
-            created_at=now,
-            bundle=out,
-        )
-    )
+    store_version(session, auth.id, version, out, now)
     session.add_all(item_event(auth.id, d, now, actor) for d in changed.values())
-    _notify(session, auth, req, out, now)
+    notify(session, auth.id, req, out, now)
     return out
-
-
-def _notify(
-    session: Session, auth: Authorization, req: PasRequest, out: bytes, now: datetime
-) -> None:
-    from fhirauth.notifications.outbox import record_change
-
-    record_change(session, authorization_id=auth.id, request=req, response_bundle=out, at=now)

@@ -13,10 +13,9 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from fhirauth.fhir.extensions import codings, extension_value
+from fhirauth.fhir.extensions import PAS, codings, extension_value, extensions
 from fhirauth.fhir.systems import LOINC, canonical
 
-PAS = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/"
 # X12 UM06 level of service: U urgent, 03 emergency. PAS has no expedited flag (REQUIREMENTS §9
 # item 8); this is our one documented rule, and CMS's 72-hour clock depends on it.
 _URGENT_LEVELS = frozenset({"U", "03"})
@@ -44,10 +43,8 @@ def own_certification_types(node: dict[str, Any]) -> set[str]:
 
 def is_cancelled(item: dict[str, Any]) -> bool:
     """An item the provider withdraws: infoCancelled, or certificationType 3 on the item."""
-    for ext in item.get("modifierExtension") or []:
-        if ext.get("url") == PAS + "modifierextension-infoCancelled" and ext.get("valueBoolean"):
-            return True
-    return "3" in own_certification_types(item)
+    flags = extensions(item, PAS + "modifierextension-infoCancelled", "modifierExtension")
+    return any(e.get("valueBoolean") for e in flags) or "3" in own_certification_types(item)
 
 
 def signals_update(claim: dict[str, Any]) -> bool:

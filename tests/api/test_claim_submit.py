@@ -16,7 +16,7 @@ from fhir.resources.R4B.operationoutcome import OperationOutcome
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from fhirauth.operations import claim_submit
+from fhirauth.operations import pipeline
 from fhirauth.services import Services
 from fhirauth.store.models import (
     Authorization,
@@ -251,7 +251,7 @@ def test_a_crash_midway_leaves_nothing_stored_and_answers_500_without_outcome(
     def explode(*_: Any) -> Any:
         raise RuntimeError(" ".join(["JOHN", "Q", "DOE"]))  # a message that quotes PHI
 
-    monkeypatch.setattr(claim_submit, "item_event", explode)
+    monkeypatch.setattr(pipeline, "item_event", explode)
     with caplog.at_level(logging.INFO):
         resp = post(client, load("approve-ct-head.json"))
     assert resp.status_code == 500
