@@ -351,13 +351,12 @@ def _refusal(
     cr = orjson.loads(version.bundle)["entry"][0]["resource"]
     errors = []
     for error in cr.get("error") or []:
-        ext = {e.get("url", "").rsplit("/", 1)[-1]: e for e in error.get("extension") or []}
-        followup = (ext.get("extension-errorFollowupAction") or {}).get("valueCodeableConcept")
+        followup = extension_value(error, "extension-errorFollowupAction", "valueCodeableConcept")
         errors.append(
             AaaError(
                 str(error["code"]["coding"][0]["code"]),
                 str(error["code"].get("text") or ""),
-                (ext.get("extension-errorPath") or {}).get("valueString"),
+                extension_value(error, "extension-errorPath", "valueString"),
                 next((str(c.get("code")) for c in codings(followup)), "C"),
             )
         )

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from fhirauth.access import acts_for
 from fhirauth.errors import FhirError, Forbidden, Invalid, Issue, NotFound, invalid
 from fhirauth.fhir.bundle import load_json, model_issues
+from fhirauth.fhir.extensions import extensions
 from fhirauth.notifications import headers as channel_headers
 from fhirauth.notifications import outbox
 from fhirauth.notifications.bundles import SubscriptionState, instant, status_bundle
@@ -148,11 +149,7 @@ def parse(
                 ("Subscription.channel.payload",),
             )
         )
-    contents = [
-        e.get("valueCode")
-        for e in (channel.get("_payload") or {}).get("extension") or []
-        if isinstance(e, dict) and e.get("url") == PAYLOAD_CONTENT
-    ]
+    contents = [e.get("valueCode") for e in extensions(channel.get("_payload"), PAYLOAD_CONTENT)]
     if len(contents) != 1 or contents[0] not in version.contents:
         issues.append(
             Issue(
@@ -187,11 +184,7 @@ def parse(
 
 
 def _filters(data: dict[str, Any], issues: list[Issue], name: str) -> tuple[str, ...]:
-    texts = [
-        e.get("valueString")
-        for e in (data.get("_criteria") or {}).get("extension") or []
-        if isinstance(e, dict) and e.get("url") == FILTER_CRITERIA
-    ]
+    texts = [e.get("valueString") for e in extensions(data.get("_criteria"), FILTER_CRITERIA)]
     if not texts:
         issues.append(
             Issue(
