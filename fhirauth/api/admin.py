@@ -9,17 +9,16 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from marshmallow import Schema, ValidationError, fields, validate
-from sqlalchemy import select
 
 from fhirauth import sandbox
 from fhirauth.api.auth import current_principal
 from fhirauth.api.fhir import json_body
 from fhirauth.errors import Invalid, Issue, Unsupported, invalid
 from fhirauth.fhir.strict_json import load_json
-from fhirauth.operations import review
+from fhirauth.operations import authorizations, review
 from fhirauth.principal import ANONYMOUS
 from fhirauth.services import Services
-from fhirauth.store.models import DecisionEvent, SandboxScript, Submission
+from fhirauth.store import repository
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -60,103 +59,23 @@ def _messages(found: dict[Any, Any], prefix: str = "") -> Iterator[tuple[str, li
             yield f"{prefix}{field}", msgs if isinstance(msgs, list) else [msgs]
 
 
-def _day(value: Any) -> str | None:
-    return value.isoformat() if value else None
-
-
 @bp.get("/authorizations/<key>")
 def authorization(key: str) -> Response:
     """An authorization by its id, its preAuthRef or its ClaimResponse id."""
     with services().sessions() as session:
-        auth = review.find(session, key)
-        return jsonify(
-            {
-                "id": auth.id,
-                "preAuthRef": auth.pre_auth_ref,
-                "claimResponse": f"ClaimResponse/{auth.claim_response_id}",
-                "status": auth.status,
-                "expedited": auth.expedited,
-                "policy": auth.policy_id,
-                "version": auth.current_version,
-                "receivedAt": _day(auth.received_at),
-                "decidedAt": _day(auth.decided_at),
-                "deliveredAt": _day(auth.delivered_at),
-                "items": [
-                    {
-                        "sequence": i.sequence,
-                        "code": f"{i.code_system}|{i.code}" if i.code else None,
-                        "reviewAction": i.review_action,
-                        "authorizationNumber": i.authorization_number,
-                        "period": [_day(i.period_start), _day(i.period_end)]
-                        if i.period_start
-                        else None,
-                        "reasonCode": i.reason_code,
-                        "rule": i.rule_id,
-                    }
-                    for i in auth.items
-                ],
-                # Each request, update and cancellation, oldest first: its Claim as received
-                # is readable at GET /fhir/Claim/{id}.
-                "submissions": [
-                    {
-                        "claim": f"Claim/{sub.claim_id}",
-                        "kind": sub.kind,
-                        "claimIdentifier": sub.claim_identifier,
-                        "receivedAt": _day(sub.received_at),
-                        "responseVersion": sub.response_version,
-                    }
-                    for sub in session.scalars(
-                        select(Submission)
-                        .where(Submission.authorization_id == auth.id)
-                        .order_by(Submission.received_at, Submission.id)
-                    )
-                ],
-            }
-        )
+        return jsonify(authorizations.summary(session, key))
 
 
 @bp.get("/authorizations/<key>/trace")
 def trace(key: str) -> Response:
     """Every decision event of an authorization, oldest first, with the rule trace."""
     with services().sessions() as session:
-        auth = review.find(session, key)
-        events = session.scalars(
-            select(DecisionEvent)
-            .where(DecisionEvent.authorization_id == auth.id)
-            .order_by(DecisionEvent.id)
-        ).all()
-        return jsonify(
-            {
-                "id": auth.id,
-                "preAuthRef": auth.pre_auth_ref,
-                "events": [
-                    {
-                        "at": e.at.isoformat(),
-                        "item": e.item_sequence,
-                        "actor": e.actor,
-                        "action": e.action,
-                        "reasonCode": e.reason_code,
-                        "note": e.note,
-                        "trace": e.trace,
-                    }
-                    for e in events
-                ],
-            }
-        )
+        return jsonify(authorizations.trace(session, key))
 
 
 def _sandbox_on() -> None:
     if not services().settings.sandbox:
         raise Unsupported("sandbox mode is off (set FHIRAUTH_SANDBOX=1)", 404)
-
-
-def _scripts(session: Any, principal: str) -> list[dict[str, Any]]:
-    rows = session.scalars(
-        select(SandboxScript)
-        .where(SandboxScript.principal == principal, SandboxScript.used_at.is_(None))
-        .order_by(SandboxScript.id)
-    ).all()
-    return [{"id": s.id, "outcome": s.outcome, "principal": s.principal} for s in rows]
 
 
 @bp.post("/sandbox/scripts")
@@ -176,12 +95,10 @@ def add_scripts() -> tuple[Response, int]:
         principal = ANONYMOUS.id
     svc = services()
     with svc.sessions.begin() as session:
-        for _ in range(body["count"]):
-            session.add(
-                SandboxScript(principal=principal, outcome=body["outcome"], created_at=svc.clock())
-            )
-        session.flush()
-        return jsonify({"pending": _scripts(session, principal)}), 201
+        pending = repository.add_scripts(
+            session, principal, body["outcome"], body["count"], svc.clock()
+        )
+    return jsonify({"pending": pending}), 201
 
 
 @bp.get("/sandbox/scripts")
@@ -189,7 +106,7 @@ def list_scripts() -> Response:
     _sandbox_on()
     principal = request.args.get("principal") or ANONYMOUS.id
     with services().sessions() as session:
-        return jsonify({"pending": _scripts(session, principal)})
+        return jsonify({"pending": repository.pending_scripts(session, principal)})
 
 
 @bp.delete("/sandbox/scripts")
@@ -197,12 +114,7 @@ def clear_scripts() -> Response:
     _sandbox_on()
     principal = request.args.get("principal") or ANONYMOUS.id
     with services().sessions.begin() as session:
-        for script in session.scalars(
-            select(SandboxScript).where(
-                SandboxScript.principal == principal, SandboxScript.used_at.is_(None)
-            )
-        ):
-            session.delete(script)
+        repository.clear_scripts(session, principal)
     return jsonify({"pending": []})
 
 

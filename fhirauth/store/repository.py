@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
 from fhirauth.store.models import Authorization, ClaimResponseVersion, SandboxScript, Submission
@@ -40,13 +41,38 @@ def claim_by_id(session: Session, claim_id: str) -> Submission | None:
     return session.scalar(select(Submission).where(Submission.claim_id == claim_id))
 
 
-def pending_script(session: Session, principal: str) -> SandboxScript | None:
-    return session.scalar(
+def _unused_scripts(principal: str) -> Select[tuple[SandboxScript]]:
+    return (
         select(SandboxScript)
         .where(SandboxScript.principal == principal, SandboxScript.used_at.is_(None))
         .order_by(SandboxScript.id)
-        .limit(1)
     )
+
+
+def pending_script(session: Session, principal: str) -> SandboxScript | None:
+    return session.scalar(_unused_scripts(principal).limit(1))
+
+
+def pending_scripts(session: Session, principal: str) -> list[dict[str, Any]]:
+    """A principal's scripts not used yet, in the order they will answer."""
+    rows = session.scalars(_unused_scripts(principal)).all()
+    return [{"id": s.id, "outcome": s.outcome, "principal": s.principal} for s in rows]
+
+
+def add_scripts(
+    session: Session, principal: str, outcome: str, count: int, at: datetime
+) -> list[dict[str, Any]]:
+    """Script the outcome of a principal's next ``count`` submissions; answers what is pending."""
+    session.add_all(
+        SandboxScript(principal=principal, outcome=outcome, created_at=at) for _ in range(count)
+    )
+    session.flush()
+    return pending_scripts(session, principal)
+
+
+def clear_scripts(session: Session, principal: str) -> None:
+    for script in session.scalars(_unused_scripts(principal)):
+        session.delete(script)
 
 
 def use_script(session: Session, script_id: int, submission_id: str, at: datetime) -> bool:
