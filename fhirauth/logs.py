@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from flask import g, has_request_context
 
 LOG_FORMATS = ("text", "json")
 # Fields an access line adds (``extra=``), printed by both formats.
@@ -29,15 +30,10 @@ class RequestContext(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         request_id = client_id = None
-        try:
-            from flask import g, has_request_context
-
-            if has_request_context():
-                request_id = g.get("request_id")
-                principal = g.get("principal")
-                client_id = g.get("audit_agent") or getattr(principal, "id", None)
-        except ImportError:  # pragma: no cover - flask is a dependency
-            pass
+        if has_request_context():
+            request_id = g.get("request_id")
+            principal = g.get("principal")
+            client_id = g.get("audit_agent") or getattr(principal, "id", None)
         if not getattr(record, "request_id", None):
             record.request_id = request_id or "-"
         if not getattr(record, "client_id", None):

@@ -9,7 +9,7 @@ from typing import Any
 from flask.testing import FlaskClient
 
 from fhirauth.cli import describe_response
-from fhirauth.clitext import awaited, error_lines
+from fhirauth.cli.text import awaited, error_lines
 from tests.conftest import EXAMPLES
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import jwt
+import requests
 
 from fhirauth.auth.assertion import ASSERTION_TYPE
 from fhirauth.auth.keys import SigningKey, load_private_key
@@ -38,8 +39,6 @@ def client_assertion(
 
 def token_endpoint(fhir_base: str, timeout: float = 30) -> str:
     """The token URL from ``[base]/.well-known/smart-configuration``."""
-    import requests
-
     url = f"{fhir_base.rstrip('/')}/.well-known/smart-configuration"
     try:
         resp = requests.get(url, headers={"Accept": "application/json"}, timeout=timeout)
@@ -58,8 +57,6 @@ def fetch_token(
     fhir_base: str, client_id: str, key_path: Path, scope: str | None = None, timeout: float = 30
 ) -> dict[str, Any]:
     """The token response (``access_token``, ``expires_in``, ``scope``...) or TokenError."""
-    import requests
-
     key = load_private_key(key_path)
     url = token_endpoint(fhir_base, timeout)
     form = {

@@ -6,6 +6,7 @@ from typing import Any
 
 from fhirauth.conformance.model import unversioned
 from fhirauth.conformance.registry import PAS, Registry
+from fhirauth.conformance.report import errors
 from fhirauth.conformance.validator import run, unique
 from fhirauth.errors import Issue
 
@@ -16,6 +17,7 @@ _BUNDLE_BY_FIRST = {
 }
 
 
+# Not fhir.references: entries here may lack a fullUrl or repeat, and Type/id resolves past bases.
 class _Index:
     """Reference resolution inside one Bundle: by fullUrl, by base + Type/id, by Type/id."""
 
@@ -85,10 +87,10 @@ def _any_of(
     best = None
     for url in profiles:
         r = run(resource, url, registry, resolver=resolve, path=path)
-        errors = sum(i.severity == "error" for i in r.issues)
-        if best is None or errors < best[0]:
-            best = (errors, r)
-        if not errors:
+        found = errors(r.issues)
+        if best is None or found < best[0]:
+            best = (found, r)
+        if not found:
             break
     assert best is not None
     return best[1].issues, best[1].references

@@ -12,6 +12,7 @@ from typing import Any
 
 from fhirauth.conformance import primitives
 from fhirauth.conformance.model import MISSING, Discriminator, Element, unversioned
+from fhirauth.fhir.extensions import extensions
 
 _STEP = re.compile(r"\.(?![^(]*\))")
 _EXTENSION = re.compile(r"^extension\('([^']*)'\)$")
@@ -60,12 +61,7 @@ def _values_at(value: Any, path: list[str]) -> list[Any]:
             if not isinstance(v, dict):
                 continue
             if m:
-                found = v.get("extension")
-                nxt += [
-                    e
-                    for e in (found if isinstance(found, list) else [])
-                    if isinstance(e, dict) and e.get("url") == m.group(1)
-                ]
+                nxt += extensions(v, m.group(1))
             elif step.startswith("ofType("):
                 nxt.append(v)
             elif step in v:

@@ -38,6 +38,5 @@ def interchange_sender_ids(node: Any) -> list[str]:
 
 def codings(concept: Any) -> list[dict[str, Any]]:
     """The codings of a CodeableConcept; none for anything that is not one."""
-    if not isinstance(concept, dict):
-        return []
-    return [c for c in concept.get("coding") or [] if isinstance(c, dict)]
+    found = concept.get("coding") if isinstance(concept, dict) else None
+    return [c for c in found if isinstance(c, dict)] if isinstance(found, list) else []

@@ -1,0 +1,34 @@
+"""``fhirauth`` command line: every command group, registered on ``main``."""
+
+from __future__ import annotations
+
+import click
+
+from fhirauth.cli import audit, claims, clients, packages, policies, review, sandbox, serve
+from fhirauth.cli.text import describe_response
+
+__all__ = ["describe_response", "main"]
+
+
+@click.group()
+@click.version_option(package_name="fhirauth")
+def main() -> None:
+    """fhirauth: a payer-side Da Vinci PAS prior-authorization server."""
+
+
+for _command in (
+    serve.serve,
+    clients.token,
+    clients.clients,
+    audit.audit_cmd,
+    claims.submit,
+    claims.validate,
+    claims.eligibility,
+    claims.explain,
+    packages.packages,
+    policies.policy,
+    review.trace,
+    review.review,
+    sandbox.sandbox_group,
+):
+    main.add_command(_command)
