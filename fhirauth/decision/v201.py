@@ -13,8 +13,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from fhirauth.fhir.extensions import PAS, extensions
+
 VERSION = "2.0.1"
-PAS = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/"
 # Defined in PAS 2.2.1 and not in 2.0.1 (compare the two IG packages' StructureDefinitions).
 _NEW_IN_221 = frozenset(
     PAS + name
@@ -117,18 +118,15 @@ def _claim_response(cr: dict[str, Any]) -> None:
         for adj in added.get("adjudication") or []:
             _drop(adj, lambda e: e.get("url") == review)
     for error in cr.get("error") or []:
-        for ext in error.get("extension") or []:
-            if ext.get("url") == PAS + "extension-errorElement":
-                parts = {p.get("url"): p for p in ext.pop("extension", [])}
-                named = parts.get("error", {}).get("valueString")
-                ext["valueString"] = named or _error_path(error) or "unknown"
+        for ext in extensions(error, PAS + "extension-errorElement"):
+            parts = {p.get("url"): p for p in ext.pop("extension", [])}
+            named = parts.get("error", {}).get("valueString")
+            ext["valueString"] = named or _error_path(error) or "unknown"
 
 
 def _error_path(error: dict[str, Any]) -> str | None:
-    for ext in error.get("extension") or []:
-        if ext.get("url") == PAS + "extension-errorPath":
-            return ext.get("valueString")
-    return None
+    found = extensions(error, PAS + "extension-errorPath")
+    return found[0].get("valueString") if found else None
 
 
 def _communication_request(cr: dict[str, Any]) -> None:
