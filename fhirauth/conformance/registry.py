@@ -7,8 +7,7 @@ from pathlib import Path
 from fhirauth.conformance import ours, package
 from fhirauth.conformance.model import Profile, unversioned
 from fhirauth.errors import Issue
-
-PAS = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/"
+from fhirauth.fhir.extensions import PAS
 
 
 class UnknownProfile(KeyError):
