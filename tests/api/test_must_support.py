@@ -11,8 +11,8 @@ sequence and an inquiry, which is what a payer running the suite produces.
 The must-support paths come from the IG package when ../shared holds it, else from our own
 profiles, read so that they give the IG's paths for ClaimResponse (``SPELLED_OUT``): a bare
 clone runs every test here. Elements that describe the member, the service or the stay are
-echoed from the request, never invented (fhirauth/decision/response.py): a request that does
-not carry them gets answers without them, which
+echoed from the request, never invented (fhirauth/decision/items.py and response.py): a request
+that does not carry them gets answers without them, which
 ``test_a_bare_request_misses_only_what_it_did_not_send`` pins.
 """
 
