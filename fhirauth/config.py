@@ -40,6 +40,9 @@ class NotificationSettings:
     # refused unless allowed, like private and link-local addresses, which are always refused
     # (fhirauth.outbound).
     allow_loopback: bool = False
+    # Delivered (and superseded) events are deleted this many days after delivery; the
+    # authorizations, their versions and the audit trail are kept.
+    retention_days: float = 30.0
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -55,6 +58,8 @@ class NotificationSettings:
             )
         if self.poll_interval <= 0 or self.batch < 1:
             raise ValueError("FHIRAUTH_NOTIFY_POLL_INTERVAL and _BATCH must be positive")
+        if self.retention_days <= 0:
+            raise ValueError("FHIRAUTH_NOTIFY_RETENTION_DAYS must be positive")
 
     def delay(self, attempts: int) -> float:
         """Seconds to wait after the ``attempts``-th failed attempt."""

@@ -359,6 +359,24 @@ def delivered(session: Session, j: Job, worker: str, now: datetime) -> bool:
     return True
 
 
+def prune(session: Session, before: datetime, limit: int = 1000) -> int:
+    """Delete up to ``limit`` events delivered before ``before``, and superseded handshakes
+    created before it; how many went. Pending events are never pruned, whatever their age."""
+    old = session.scalars(
+        select(OutboxEvent.id)
+        .where(
+            or_(
+                and_(OutboxEvent.status == DELIVERED, OutboxEvent.delivered_at < before),
+                and_(OutboxEvent.status == SUPERSEDED, OutboxEvent.next_attempt_at < before),
+            )
+        )
+        .limit(limit)
+    ).all()
+    if old:
+        session.execute(delete(OutboxEvent).where(OutboxEvent.id.in_(old)))
+    return len(old)
+
+
 def reached_requestor(session: Session, j: Job, now: datetime) -> None:
     """An event carrying a decision was delivered: the decision reached the requestor
     (``authorization.delivered_at``, for the CMS clocks), unless a later decision is still

@@ -13,7 +13,7 @@ import socket
 import threading
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import FrameType
 
 import requests
@@ -23,6 +23,7 @@ from fhirauth.notifications.settings import NotificationSettings, notification_s
 from fhirauth.services import Services
 
 log = logging.getLogger(__name__)
+PRUNE_EVERY = timedelta(hours=1)
 
 
 def worker_id() -> str:
@@ -221,6 +222,19 @@ def deliver_pending(
     return attempted
 
 
+def prune_delivered(services: Services, settings: NotificationSettings) -> int:
+    """Delete the events delivered more than ``retention_days`` ago, a thousand per
+    transaction so that no lock is held long; how many went."""
+    before = services.clock() - timedelta(days=settings.retention_days)
+    pruned = 0
+    while True:
+        with services.sessions.begin() as session:
+            n = outbox.prune(session, before)
+        pruned += n
+        if n < 1000:
+            return pruned
+
+
 def run_worker(
     services: Services,
     stop_event: threading.Event,
@@ -234,6 +248,7 @@ def run_worker(
     me = worker or worker_id()
     http = delivery.new_http(settings)
     log.info("notification worker %s started", me)
+    pruned_at: datetime | None = None
     try:
         while not stop_event.is_set():
             try:
@@ -250,10 +265,28 @@ def run_worker(
                 log.error("notification worker %s: %s; retrying", me, type(exc).__name__)
                 n = 0
             if n < settings.batch:
+                pruned_at = _prune_when_due(services, settings, me, pruned_at)
                 stop_event.wait(settings.poll_interval)
     finally:
         http.close()
         log.info("notification worker %s stopped", me)
+
+
+def _prune_when_due(
+    services: Services, settings: NotificationSettings, me: str, last: datetime | None
+) -> datetime | None:
+    """Prune at most once an hour per loop, when it is idle; trouble waits for the next hour."""
+    now = services.clock()
+    if last is not None and now - last < PRUNE_EVERY:
+        return last
+    try:
+        n = prune_delivered(services, settings)
+    except Exception as exc:
+        log.error("notification worker %s: pruning failed: %s", me, type(exc).__name__)
+        return now
+    if n:
+        log.info("notification worker %s pruned %d delivered events", me, n)
+    return now
 
 
 @dataclass

@@ -50,6 +50,11 @@ class Base(DeclarativeBase):
 
 class Authorization(Base):
     __tablename__ = "authorization"
+    # The review queue: pended requests by due time, decisions not delivered yet.
+    __table_args__ = (
+        Index("ix_authorization_status_due", "status", "due_at"),
+        Index("ix_authorization_undelivered", "delivered_at", "decided_at"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     # None for a refused submission (outcome=error): it is stored and answered, never authorized.
@@ -82,7 +87,8 @@ class AuthorizationItem(Base):
     code_system: Mapped[str | None] = mapped_column(String(255))
     code: Mapped[str | None] = mapped_column(String(64))
     review_action: Mapped[str] = mapped_column(String(4))
-    authorization_number: Mapped[str | None] = mapped_column(String(80))
+    # An update or inquiry may name an item by its number.
+    authorization_number: Mapped[str | None] = mapped_column(String(80), index=True)
     period_start: Mapped[date | None] = mapped_column(Date)
     period_end: Mapped[date | None] = mapped_column(Date)
     reason_code: Mapped[str | None] = mapped_column(String(16))
@@ -116,7 +122,8 @@ class Submission(Base):
     bundle_identifier: Mapped[str | None] = mapped_column(String(512))
     claim_identifier: Mapped[str | None] = mapped_column(String(512), index=True)
     # Who the request is for and from: an update must name the same member and provider.
-    member_id: Mapped[str | None] = mapped_column(String(128))
+    # $inquire finds a member's requests by it.
+    member_id: Mapped[str | None] = mapped_column(String(128), index=True)
     provider_identifier: Mapped[str | None] = mapped_column(String(512))
     claim_id: Mapped[str] = mapped_column(String(32), unique=True)
     claim: Mapped[dict[str, Any]]
@@ -233,6 +240,8 @@ class OutboxEvent(Base):
     __table_args__ = (
         Index("ix_outbox_event_queue", "subscription_id", "status", "id"),
         Index("ix_outbox_event_due", "status", "next_attempt_at"),
+        # Pruning delivered events after FHIRAUTH_NOTIFY_RETENTION_DAYS.
+        Index("ix_outbox_event_done", "status", "delivered_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
