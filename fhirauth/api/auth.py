@@ -27,6 +27,7 @@ OFF_WARNING = '199 fhirauth "authentication is off"'
 _FORM = "application/x-www-form-urlencoded"
 _JSON_TYPES = ("application/fhir+json", "application/json")
 _MAX_AUDITED_BODY = 4 * 1024 * 1024
+_SMART_BYTES = "fhirauth.smart-configuration"
 
 
 def services() -> Services:
@@ -45,9 +46,18 @@ def current_principal() -> Principal:
 @bp.get("/.well-known/smart-configuration")
 @bp.get("/fhir/.well-known/smart-configuration")
 def smart_config() -> Response:
-    resp = jsonify(smart_configuration(services().settings))
+    resp = Response(_smart_configuration_bytes(), mimetype="application/json")
     resp.headers["Cache-Control"] = "public, max-age=3600"
     return resp
+
+
+def _smart_configuration_bytes() -> bytes:
+    """The document as ``jsonify`` writes it, built on the app's first request for it."""
+    found = current_app.extensions.get(_SMART_BYTES)
+    if not isinstance(found, bytes):
+        found = jsonify(smart_configuration(services().settings)).get_data()
+        current_app.extensions[_SMART_BYTES] = found
+    return found
 
 
 def _oauth_error(exc: OAuthError) -> Response:
@@ -165,6 +175,16 @@ def _entities(response: Response) -> list[str]:
     return found
 
 
+def _known_authorization(entities: list[str]) -> dict[str, str]:
+    """``g.audit_authorization``, set by a route that answered one ClaimResponse and knows its
+    authorization, as ``audit.Entry.authorizations``."""
+    known = g.get("audit_authorization")
+    responses = {e.split("/", 1)[1] for e in entities if e.startswith("ClaimResponse/")}
+    if not isinstance(known, str) or len(responses) != 1:
+        return {}
+    return {responses.pop(): known}
+
+
 def finish(response: Response) -> Response:
     """``after_request``: the off-mode warning, then the audit row (a failure to write it is
     logged and never changes the response)."""
@@ -173,16 +193,18 @@ def finish(response: Response) -> Response:
         response.headers["Warning"] = OFF_WARNING
     try:
         principal = g.get("principal") or ANONYMOUS
+        entities = _entities(response)
         entry = audit.Entry(
             agent=g.get("audit_agent") or principal.id,
             method=request.method,
             route=request.url_rule.rule if request.url_rule else None,
             status=response.status_code,
             detail=g.get("audit_detail"),
-            entities=_entities(response),
+            entities=entities,
             address=request.remote_addr,
+            authorizations=_known_authorization(entities),
         )
-        audit.record(svc.sessions, entry, svc.clock())
+        audit.record(svc.engine, entry, svc.clock())
     except Exception as exc:  # the answer stands; the failure is logged
         log.error("audit record not written: %s", type(exc).__name__)
     return response

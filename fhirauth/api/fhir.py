@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -11,6 +12,7 @@ from fhirauth.access import may_read
 from fhirauth.api.auth import current_principal
 from fhirauth.api.errors import FHIR_JSON
 from fhirauth.auth.smart import capability_security
+from fhirauth.config import Settings
 from fhirauth.errors import NotFound, Unsupported
 from fhirauth.fhir.limits import check_body
 from fhirauth.operations import (
@@ -108,7 +110,10 @@ def claim_response_read(response_id: str) -> Response:
 
 
 def submitted(result: claim_submit.SubmitResult) -> bytes:
-    """The answer's bytes; what was tolerated goes to the audit trail (never the body)."""
+    """The answer's bytes; what was tolerated goes to the audit trail (never the body), with
+    the authorization whose ClaimResponse the answer carries."""
+    if result.authorization_id:
+        g.audit_authorization = result.authorization_id
     if result.deviations or result.warnings:
         g.audit_detail = (
             f"decided with {result.deviations} profile deviations and "
@@ -118,12 +123,18 @@ def submitted(result: claim_submit.SubmitResult) -> bytes:
 
 
 def capability(pas_version: str) -> Response:
-    settings = services().settings
+    return fhir_response(capability_bytes(services().settings, pas_version))
+
+
+@lru_cache(maxsize=32)
+def capability_bytes(settings: Settings, pas_version: str) -> bytes:
+    """The CapabilityStatement of a PAS base, as answered: it depends on the settings alone,
+    so it is built once per settings (per app) and served as these bytes."""
     statement = metadata.capability_statement(settings, pas_version)
     security = capability_security(settings)
     if security:
         statement["rest"][0]["security"] = security
-    return fhir_response(orjson.dumps(statement))
+    return orjson.dumps(statement)
 
 
 def read_claim(claim_id: str) -> dict[str, Any]:
@@ -144,5 +155,6 @@ def read_claim_response(response_id: str) -> dict[str, Any]:
         owner = repository.owner_of(session, version.authorization_id) if version else None
         if version is None or owner is None or not may_read(current_principal(), *owner):
             raise NotFound(f"ClaimResponse/{response_id}")
+        g.audit_authorization = version.authorization_id
         resource: dict[str, Any] = orjson.loads(version.bundle)["entry"][0]["resource"]
         return resource

@@ -9,25 +9,18 @@ open, like discovery.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify
 
 from fhirauth.api.fhir import capability
+from fhirauth.operations.metadata import VERSION
 from fhirauth.services import Services
 
 bp = Blueprint("home", __name__)
 
 # No public documentation site: the README travels with the source.
 DOCS = "README.md and examples/README.md in the fhirauth source"
-
-
-def _version() -> str:
-    try:
-        return version("fhirauth")
-    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
-        return "unknown"
 
 
 def home_document(svc: Services) -> dict[str, Any]:
@@ -37,7 +30,7 @@ def home_document(svc: Services) -> dict[str, Any]:
     return {
         "name": "fhirauth",
         "description": "Payer-side Da Vinci PAS prior-authorization server (FHIR R4)",
-        "version": _version(),
+        "version": VERSION,
         "fhir": base,
         "metadata": f"{base}/metadata",
         "pas201": {"fhir": f"{base}/pas/v2.0.1", "metadata": f"{base}/pas/v2.0.1/metadata"},

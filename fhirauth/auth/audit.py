@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, insert, or_, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Engine, Select, func, insert, or_, select
+from sqlalchemy.orm import Session
 
 from fhirauth.store.models import AuditRecord, Authorization, Client
 
@@ -47,29 +47,40 @@ class Entry:
     detail: str | None = None
     entities: list[str] = field(default_factory=list)
     address: str | None = None
+    # The authorization of each ClaimResponse named, where the route already knows it
+    # (ClaimResponse id → authorization id): then ``record`` need not look it up.
+    authorizations: Mapping[str, str] = field(default_factory=dict)
 
 
-def record(sessions: sessionmaker[Session], entry: Entry, now: datetime) -> None:
+_TABLE = AuditRecord.__table__
+
+
+def record(engine: Engine, entry: Entry, now: datetime) -> None:
     """Write one row in its own short transaction, adding the authorization of each
-    ClaimResponse named."""
-    with sessions.begin() as session:
+    ClaimResponse named: one INSERT (SQLAlchemy Core, no ORM session), after one SELECT only
+    when a ClaimResponse's authorization is not known already."""
+    with engine.begin() as conn:
         responses = [e.split("/", 1)[1] for e in entry.entities if e.startswith("ClaimResponse/")]
         if responses:
-            found = session.scalars(
-                select(Authorization.id).where(Authorization.claim_response_id.in_(responses))
-            )
+            if all(r in entry.authorizations for r in responses):
+                found: Iterable[str] = [entry.authorizations[r] for r in responses]
+            else:
+                found = conn.scalars(
+                    select(Authorization.id).where(Authorization.claim_response_id.in_(responses))
+                )
             entry.entities += [f"authorization/{a}" for a in found]
-        session.execute(
-            insert(AuditRecord).values(
-                recorded_at=now,
-                agent=entry.agent[:128],
-                method=entry.method[:16],
-                route=entry.route[:255] if entry.route else None,
-                status=entry.status,
-                detail=entry.detail[:255] if entry.detail else None,
-                entities=list(dict.fromkeys(entry.entities))[:MAX_ENTITIES],
-                address=entry.address[:64] if entry.address else None,
-            )
+        conn.execute(
+            insert(_TABLE),
+            {
+                "recorded_at": now,
+                "agent": entry.agent[:128],
+                "method": entry.method[:16],
+                "route": entry.route[:255] if entry.route else None,
+                "status": entry.status,
+                "detail": entry.detail[:255] if entry.detail else None,
+                "entities": list(dict.fromkeys(entry.entities))[:MAX_ENTITIES],
+                "address": entry.address[:64] if entry.address else None,
+            },
         )
 
 

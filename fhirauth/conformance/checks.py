@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import cache, lru_cache
 from typing import Any
 
 from fhirauth.conformance import primitives
 from fhirauth.conformance.model import CORE, MISSING, Element, Invariant, Profile
 from fhirauth.conformance.occurrence import Occ, text
 from fhirauth.conformance.package import CORE_TYPES
+from fhirauth.conformance.plan import plan
 from fhirauth.conformance.registry import Registry
 from fhirauth.conformance.report import Report
 from fhirauth.conformance.slicing import matches
@@ -60,6 +62,17 @@ def _codings(value: Any, type_: str | None) -> list[tuple[str | None, str | None
     if "code" in value:
         return [(text(value.get("system")), text(value.get("code")))]
     return None
+
+
+# canonical() normalises a system URL with string surgery, for every coding of every bound
+# value; senders use a handful of systems.
+_canonical = lru_cache(maxsize=1024)(canonical)
+
+
+@cache
+def _bare(codes: frozenset[tuple[str | None, str]]) -> frozenset[str]:
+    """The codes of a value set whatever their system (a coding may omit it); once per set."""
+    return frozenset(c for _, c in codes)
 
 
 def _show(codings: list[tuple[str | None, str | None]]) -> str:
@@ -122,7 +135,7 @@ def shape(report: Report, profile: Profile, el: Element, occ: Occ) -> bool:
     type_ = occ.type
     if not type_:
         return True
-    if el.types and el.is_choice and type_ not in el.type_codes():
+    if el.types and plan(el).choice and type_ not in plan(el).codes:
         report.issue(
             profile,
             "type",
@@ -169,13 +182,12 @@ def binding(report: Report, profile: Profile, el: Element, occ: Occ) -> None:
     if codings is None or not b.resolved:
         return
     # A system's other spellings (http/https, www, OIDs) are the same code system.
-    codings = [(canonical(system), code) for system, code in codings]
+    codings = [(_canonical(system), code) for system, code in codings]
     vs = b.value_set or "its value set"
     unverifiable = not b.checkable
     if b.checkable:
-        allowed_codes = {c for _, c in b.codes}
         for system, code in codings:
-            if (system, code) in b.codes or (system is None and code in allowed_codes):
+            if (system, code) in b.codes or (system is None and code in _bare(b.codes)):
                 return
             if system in b.systems:
                 if not (b.warn and licensed(system)):
@@ -220,7 +232,7 @@ def reference(
 ) -> dict[str, Any] | None:
     """The referenced resource is of a type ``el`` allows. Returns what ``resolver`` found for
     the reference (not a contained resource): a bundle infers profiles from it."""
-    targets = el.targets()
+    targets = plan(el).targets
     ref = occ.value.get("reference")
     if not targets or not isinstance(ref, str):
         return None

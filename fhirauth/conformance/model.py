@@ -101,6 +101,8 @@ class Element:
     content_ref: str | None = None
     children: dict[str, Element] = field(default_factory=dict)
     slices: dict[str, Element] = field(default_factory=dict)
+    # what the walk derives on the first visit (conformance.plan), once the tree is built
+    plan: Any = field(default=None, repr=False)
 
     @property
     def name(self) -> str:

@@ -6,16 +6,15 @@ for a choice ``value[x]``, under any of its typed names (``valueCodeableConcept`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, NamedTuple
 
-from fhirauth.conformance import primitives
-from fhirauth.conformance.model import Element
-from fhirauth.conformance.package import is_resource
+from fhirauth.conformance.plan import Plan
 
 
-@dataclass(frozen=True)
-class Occ:
+# A named tuple, not a frozen dataclass: a request makes hundreds, and a frozen dataclass
+# builds each through object.__setattr__ per field.
+class Occ(NamedTuple):
     """One occurrence of an element in the instance."""
 
     value: Any  # the JSON value; None for a primitive given only by its _companion
@@ -25,26 +24,45 @@ class Occ:
     anchors: tuple[str, ...] | None  # its element path within each enclosing type
 
 
+# Occ(...) runs a Python-level __new__; the walk makes hundreds per request, so _make builds
+# them with tuple.__new__ directly (the same tuple, positionally).
+_occ = partial(tuple.__new__, Occ)
+
+
 def text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def occurrences(parent: Occ, child: Element, data: dict[str, Any]) -> list[Occ]:
-    name = child.name
-    if not child.is_choice:
-        type_ = child.types[0].code if len(child.types) == 1 else None
-        return _make(parent, name, data.get(name), data.get("_" + name), type_)
-    prefix = name[:-3]
+# Anchors already derived in one walk: (id of the parent's anchors, name, type) → (the
+# parent's anchors, kept so that the id stays theirs, the child's anchors). The occurrences of
+# one array share their anchors, and so do their children of one name.
+Anchors = dict[tuple[int, str, str | None], tuple[tuple[str, ...], tuple[str, ...]]]
+
+
+def named(parent: Occ, p: Plan, value: Any, ext: Any, memo: Anchors) -> list[Occ]:
+    """The occurrences of a non-choice element: ``value`` and ``ext`` are what its JSON name
+    and ``_companion`` hold."""
+    if value is None and ext is None:
+        return []
+    type_ = p.occ_type
+    if p.from_data:  # a Resource-typed element takes the type of the resource it holds
+        type_ = text(value.get("resourceType")) if isinstance(value, dict) else None
+    return _make(parent, p.name, value, ext, type_, p.name, memo)
+
+
+def choices(parent: Occ, p: Plan, data: dict[str, Any], memo: Anchors) -> list[Occ]:
+    """The occurrences of a choice element, under each of its typed names."""
+    name = p.name
+    typed, companions = p.typed_names, p.companions
     out: list[Occ] = []
     for key in data:
-        if key.startswith(prefix) and key != prefix:
-            type_ = primitives.SUFFIXES.get(key[len(prefix) :])
-            if type_ is not None:
-                out += _make(parent, name, data[key], data.get("_" + key), type_, key)
-        elif key.startswith("_" + prefix) and key[1:] not in data:
-            type_ = primitives.SUFFIXES.get(key[len(prefix) + 1 :])
-            if type_ is not None:
-                out += _make(parent, name, None, data[key], type_, key[1:])
+        type_ = typed.get(key)
+        if type_ is not None:
+            out += _make(parent, name, data[key], data.get("_" + key), type_, key, memo)
+            continue
+        type_ = companions.get(key)
+        if type_ is not None and key[1:] not in data:
+            out += _make(parent, name, None, data[key], type_, key[1:], memo)
     return out
 
 
@@ -54,18 +72,29 @@ def _make(
     value: Any,
     ext: Any,
     type_: str | None,
-    key: str | None = None,
+    key: str,
+    memo: Anchors,
 ) -> list[Occ]:
     if value is None and ext is None:
         return []
-    key = key or name
-    if type_ in ("", "Resource") or (type_ and is_resource(type_)):
-        type_ = text(value.get("resourceType")) if isinstance(value, dict) else None
     anchors = None
-    if parent.anchors is not None:
-        anchors = tuple(f"{a}.{name}" for a in parent.anchors)
-        if type_ and type_[0].isupper() and type_ != "BackboneElement":
-            anchors += (type_,)
+    up = parent.anchors
+    if up is not None:
+        known = memo.get((id(up), name, type_))
+        if known is not None:
+            anchors = known[1]
+        else:
+            anchors = tuple([f"{a}.{name}" for a in up])
+            if type_ and type_[0].isupper() and type_ != "BackboneElement":
+                anchors += (type_,)
+            memo[(id(up), name, type_)] = (up, anchors)
+    if ext is None and isinstance(value, list):  # the usual array, without _companions
+        at = f"{parent.path}.{key}"
+        return [
+            _occ((v, None, f"{at}[{i}]", type_, anchors))
+            for i, v in enumerate(value)
+            if v is not None
+        ]
     if isinstance(value, list) or isinstance(ext, list):
         values = value if isinstance(value, list) else []
         exts = ext if isinstance(ext, list) else []
@@ -81,4 +110,4 @@ def _make(
             if (i < len(values) and values[i] is not None)
             or (i < len(exts) and exts[i] is not None)
         ]
-    return [Occ(value, ext, f"{parent.path}.{key}", type_, anchors)]
+    return [_occ((value, ext, f"{parent.path}.{key}", type_, anchors))]

@@ -45,11 +45,19 @@ from fhirauth.fhir.systems import canonical as canonical_system
 CORE_TYPES = frozenset(R4["type2Parent"]) | {"Resource", "Element", "BackboneElement"}
 
 
-def is_resource(type_name: str) -> bool:
+def _derives_from_resource(type_name: str) -> bool:
     parent = R4["type2Parent"].get(type_name)
     while parent and parent != "Resource":
         parent = R4["type2Parent"].get(parent)
     return parent == "Resource" or type_name == "Resource"
+
+
+# The walk asks this of every element's type; the parent chain is followed once per type here.
+_RESOURCES = frozenset(t for t in R4["type2Parent"] if _derives_from_resource(t)) | {"Resource"}
+
+
+def is_resource(type_name: str) -> bool:
+    return type_name in _RESOURCES
 
 
 _FHIRPATH_STRING = "http://hl7.org/fhirpath/System.String"

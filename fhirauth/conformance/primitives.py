@@ -61,6 +61,9 @@ COMPLEX = [
     "Dosage",
     "Meta",
 ]
+# Sets of the same, for the membership test made on every value.
+_PRIMITIVE = frozenset(PRIMITIVES)
+_COMPLEX = frozenset(COMPLEX)
 # value[x] → valueDateTime: the JSON suffix of each type, back to its code.
 SUFFIXES = {t[0].upper() + t[1:]: t for t in PRIMITIVES + COMPLEX}
 
@@ -98,11 +101,11 @@ _CHECKS: dict[str, Callable[[Any], bool]] = {
 
 def problem(type_: str, value: Any) -> str | None:
     """Why ``value`` is not valid JSON for a ``type_``, or None."""
-    if type_ in COMPLEX or type_[:1].isupper():
+    if type_ in _COMPLEX or type_[:1].isupper():
         if not isinstance(value, dict):
             return f"a {type_} is a JSON object, found {value!r}"
         return None
-    if type_ not in PRIMITIVES:
+    if type_ not in _PRIMITIVE:
         return None
     if isinstance(value, dict | list):
         found = "an object" if isinstance(value, dict) else "an array"

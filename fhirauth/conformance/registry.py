@@ -56,6 +56,8 @@ class Registry:
         self.issues += notes
 
     def find(self, url: str) -> Profile | None:
+        if "|" not in url:  # the usual canonical, without a version: no split to make
+            return self.profiles.get(url)
         return self.profiles.get(unversioned(url))
 
     def get(self, url: str) -> Profile:

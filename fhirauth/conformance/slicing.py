@@ -8,10 +8,12 @@ discriminated through another resource matches nothing).
 from __future__ import annotations
 
 import re
+from functools import cache
 from typing import Any
 
 from fhirauth.conformance import primitives
 from fhirauth.conformance.model import MISSING, Discriminator, Element, unversioned
+from fhirauth.conformance.plan import plan
 from fhirauth.fhir.extensions import extensions
 
 _STEP = re.compile(r"\.(?![^(]*\))")
@@ -22,8 +24,17 @@ def steps(path: str) -> list[str]:
     return [s for s in _STEP.split(path) if s and s != "$this"]
 
 
-def slice_urls(sl: Element) -> set[str]:
+@cache
+def _steps(path: str) -> tuple[str, ...]:
+    # discriminator paths come from profiles (a bounded set) and are split per occurrence
+    return tuple(steps(path))
+
+
+def slice_urls(sl: Element) -> frozenset[str] | set[str]:
     """The extension url(s) an extension slice stands for."""
+    urls = plan(sl).urls
+    if urls is not None:
+        return urls
     url = sl.children.get("url")
     if url is not None and url.fixed is not MISSING:
         return {url.fixed}
@@ -77,9 +88,33 @@ def _values_at(value: Any, path: list[str]) -> list[Any]:
     return cur
 
 
+def by_url(el: Element) -> dict[str, str] | None:
+    """url → the first of ``el``'s slices standing for it, when its slicing is by url alone
+    (extensions): then a value's slice is one lookup instead of a discriminate() per slice.
+    None for any other slicing."""
+    p = plan(el)
+    if p.by_url is False:
+        p.by_url = None
+        assert el.slicing is not None
+        ds = el.slicing.discriminators
+        urls = [plan(sl).urls for sl in el.slices.values()]
+        if (
+            len(ds) == 1
+            and ds[0].type in ("value", "pattern")
+            and _steps(ds[0].path) == ("url",)
+            and all(u is not None for u in urls)
+        ):
+            found: dict[str, str] = {}
+            for name, u in zip(el.slices, urls, strict=True):
+                for url in u or ():
+                    found.setdefault(url, name)
+            p.by_url = found
+    return p.by_url  # type: ignore[return-value]
+
+
 def discriminate(d: Discriminator, sl: Element, value: Any, value_type: str | None) -> bool:
     """Whether a value (of type ``value_type``) belongs to slice ``sl`` by discriminator ``d``."""
-    path = steps(d.path)
+    path = list(_steps(d.path))
     if d.type == "type":
         if not path:
             return not sl.types or value_type in sl.type_codes()

@@ -57,6 +57,8 @@ def communication_requests(
     items_by_seq = {int(i["sequence"]): i for i in req.items}
     sender = _sender(req)
     for d in decision.items:
+        if not d.missing:
+            continue
         diagnoses = line_diagnoses(req, items_by_seq.get(d.sequence, {}))
         for n, doc in enumerate(d.missing, start=1):
             payload_ext = [

@@ -47,7 +47,7 @@ from fhirauth.decision.items import (
 )
 from fhirauth.fhir.bundle import PasRequest
 from fhirauth.fhir.extensions import PAS, TRANSMISSION_IDENTIFIERS, extensions
-from fhirauth.fhir.references import Entry, references, resolve_one
+from fhirauth.fhir.references import Entry, resolve_one
 from fhirauth.fhir.systems import NPI
 from fhirauth.policy import is_expedited
 
@@ -414,5 +414,26 @@ def _uuid(hex32: str) -> str:
 
 def _references(resource: dict[str, Any]) -> list[str]:
     """What ``resource`` references in the Bundle: a "#id" names a resource contained in it,
-    which is echoed with it."""
-    return [ref for _, ref in references(resource, "") if not ref.startswith("#")]
+    which is echoed with it. Every ``reference`` string, contained resources aside, in
+    document order (as ``fhir.references.references`` finds them, without the FHIRPath of
+    each, which cost most of a response's rendering)."""
+    found: list[str] = []
+    _collect_references(resource, found)
+    return [ref for ref in found if not ref.startswith("#")]
+
+
+_CONTAINERS = (dict, list)
+
+
+def _collect_references(node: dict[str, Any] | list[Any], found: list[str]) -> None:
+    if isinstance(node, dict):
+        ref = node.get("reference")
+        if isinstance(ref, str):
+            found.append(ref)
+        for key, value in node.items():
+            if isinstance(value, _CONTAINERS) and key != "contained":
+                _collect_references(value, found)
+    else:
+        for value in node:
+            if isinstance(value, _CONTAINERS):
+                _collect_references(value, found)

@@ -97,3 +97,31 @@ def load_json(body: bytes | str) -> Any:
     except ValueError as exc:  # e.g. Python's own limit on integer digits
         raise invalid(f"The body is refused: {exc}", code="structure") from None
     return value
+
+
+def unpaired_surrogate(value: Any, path: str) -> str | None:
+    """Where in ``value`` (JSON as ``load_json`` read it) a string holds an unpaired surrogate
+    (``"\\ud800"``: JSON's escapes allow it, no UTF-8 text can hold it), or None. A key that
+    holds one is reported at the object holding the key."""
+    stack = [(value, path)]
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, str):
+            if not _is_utf8(node):
+                return where
+        elif isinstance(node, dict):
+            for key in node:
+                if not _is_utf8(key):
+                    return where
+            stack.extend((v, f"{where}.{k}") for k, v in reversed(node.items()))
+        elif isinstance(node, list):
+            stack.extend((v, f"{where}[{i}]") for i, v in reversed(list(enumerate(node))))
+    return None
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

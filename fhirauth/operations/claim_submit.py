@@ -15,13 +15,16 @@ from fhirauth.access import check_submitter
 from fhirauth.conformance import validate_bundle
 from fhirauth.decision.decide import AaaError
 from fhirauth.decision.essentials import INPUT_ERROR, MISSING_DATA, missing_decision_data
-from fhirauth.fhir.bundle import PasRequest, parse_request
+from fhirauth.errors import invalid
+from fhirauth.fhir.bundle import PasRequest, parse_bundle, request_bundle
+from fhirauth.fhir.strict_json import unpaired_surrogate
 from fhirauth.operations.claim_update import apply_update
 from fhirauth.operations.pipeline import decide_new, find_authorization
 from fhirauth.policy.context import is_cancelled, own_certification_types, signals_update
 from fhirauth.principal import Principal
 from fhirauth.services import Services
 from fhirauth.store import repository
+from fhirauth.store.models import SandboxScript
 
 log = logging.getLogger(__name__)
 
@@ -45,22 +48,28 @@ def content_hash(bundle: dict[str, Any]) -> str:
 
 
 def submit(body: bytes | dict[str, Any], principal: Principal, services: Services) -> SubmitResult:
+    """Decide and store a PAS request, or replay the answer to the same content.
+
+    A resubmission of content this principal already sent (the content hash, read before any
+    validation: it was validated when first sent) is answered with the stored bytes; only
+    with a sandbox script pending is it decided afresh. Anything else is parsed, checked
+    against the R4 models, the submitter's registrations and our profiles, then decided."""
     received = services.clock()
-    req = parse_request(body)
+    data = request_bundle(body)  # what is not JSON: 400, as before anything else
+    digest = _digest(data)
+    script, seen = _script_or_seen(data, digest, principal, services)
+    if seen is not None:
+        return seen
+    req = parse_bundle(data)
     check_submitter(principal, req)
     refusals = request_errors(req, services)
-    digest = content_hash(req.bundle)
-    script = None
-    with services.sessions() as session:
-        if services.settings.sandbox:
-            script = repository.pending_script(session, principal.id)
-        if script is None:
-            seen = repository.find_submission(session, principal.id, digest)
-            if seen is not None:
-                log.info("duplicate submission %s replayed", seen.id)
-                return SubmitResult(
-                    repository.response_for(session, seen), seen.authorization_id, True
-                )
+    if digest is None:
+        raise invalid(
+            "The body holds text that is not Unicode: an unpaired surrogate escape (\\ud800 to "
+            "\\udfff without its pair)",
+            unpaired_surrogate(data, "Bundle") or "Bundle",
+            code="structure",
+        )
     scripted = script.outcome if script else None
     try:
         with services.sessions.begin() as session:
@@ -96,6 +105,38 @@ def submit(body: bytes | dict[str, Any], principal: Principal, services: Service
                 raise
             return SubmitResult(repository.response_for(session, seen), seen.authorization_id, True)
     return SubmitResult(out, auth_id, False, req.deviations, len(req.warnings))
+
+
+def _digest(data: Any) -> str | None:
+    """The content hash of a request, or None when its JSON has no canonical form (a string
+    with an unpaired surrogate)."""
+    try:
+        return content_hash(data)
+    except orjson.JSONEncodeError:
+        return None
+
+
+def _script_or_seen(
+    data: Any, digest: str | None, principal: Principal, services: Services
+) -> tuple[SandboxScript | None, SubmitResult | None]:
+    """The sandbox script pending for the principal, else the replay of the stored answer when
+    it sent this content before. Nothing that was never stored is found, so a malformed body
+    goes on to its 400. A replay is checked against the submitter's registrations as the first
+    sending was (they may have changed since), without the R4 models: the same content passed
+    them then."""
+    with services.sessions() as session:
+        if services.settings.sandbox:
+            script = repository.pending_script(session, principal.id)
+            if script is not None:
+                return script, None
+        seen = repository.find_submission(session, principal.id, digest) if digest else None
+        if seen is None:
+            return None, None
+        answer = repository.response_for(session, seen)
+    if not principal.anonymous:
+        check_submitter(principal, parse_bundle(data, models=False))
+    log.info("duplicate submission %s replayed", seen.id)
+    return None, SubmitResult(answer, seen.authorization_id, True)
 
 
 _MAX_REPORTED = 20

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import cache
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import orjson
@@ -18,6 +18,16 @@ TEMPLATES = {
 }
 # The date this statement's content last changed; bump it with the template.
 STATEMENT_DATE = "2026-11-27"
+
+
+def _installed_version() -> str:
+    try:
+        return version("fhirauth")
+    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "unknown"
+
+
+VERSION = _installed_version()  # read once, at import
 
 
 @cache
@@ -41,6 +51,6 @@ def operation_definition(definition_id: str, settings: Settings) -> dict[str, An
 def capability_statement(settings: Settings, pas_version: str = "2.2.1") -> dict[str, Any]:
     cs = _fill(_template(pas_version), settings)
     cs["date"] = STATEMENT_DATE
-    cs["software"]["version"] = version("fhirauth")
+    cs["software"]["version"] = VERSION
     cs["implementation"]["url"] = settings.base_url + PAS_BASES[pas_version]
     return cs

@@ -58,6 +58,7 @@ from fhirauth.store.records import (
     claim_identifiers,
     error_event,
     fill_item,
+    insert_new,
     item_event,
     provider_identifier,
     status_of,
@@ -186,23 +187,51 @@ def store_submission(
     """The submitted request, as the ``version`` of ``auth_id`` it produced. A sandbox script
     answers one submission: its replays are decided again, so their content is not a key."""
     session.add(
-        submission_row(
+        new_submission(
             submission_id=submission_id,
             auth_id=auth_id,
-            principal=principal,
-            digest=digest if scripted is None else f"sandbox:{submission_id}",
+            version=version,
             kind=kind,
             req=req,
             body=body,
-            claim_id=services.ids(),
-            member=member_id(
-                req.coverages[0].resource if req.coverages else {}, req.patient.resource
-            ),
-            received=now,
-            version=version,
+            digest=digest,
+            principal=principal,
+            services=services,
+            now=now,
+            scripted=scripted,
         )
     )
     session.flush()
+
+
+def new_submission(
+    *,
+    submission_id: str,
+    auth_id: str,
+    version: int,
+    kind: str,
+    req: PasRequest,
+    body: bytes | dict[str, Any],
+    digest: str,
+    principal: Principal,
+    services: Services,
+    now: datetime,
+    scripted: str | None,
+) -> Submission:
+    """The Submission row of a request (see ``store_submission``), not stored yet."""
+    return submission_row(
+        submission_id=submission_id,
+        auth_id=auth_id,
+        principal=principal,
+        digest=digest if scripted is None else f"sandbox:{submission_id}",
+        kind=kind,
+        req=req,
+        body=body,
+        claim_id=services.ids(),
+        member=member_id(req.coverages[0].resource if req.coverages else {}, req.patient.resource),
+        received=now,
+        version=version,
+    )
 
 
 def store_version(
@@ -267,7 +296,9 @@ def decide_new(
     elif ev.error:
         decision = Decision("", now, (), (ev.error,))
     auth_id, response_id, submission_id = services.ids(), services.ids(), services.ids()
-    out = render(req, decision, response_id, 1, services)
+    # The CMS clock, for the authorization and for the documentation asked for in the answer.
+    due = clocks.due_at(now, ev.expedited)
+    out = render(req, decision, response_id, 1, services, due)
     status = REFUSED if decision.errors else status_of([d.action for d in decision.items])
     decided = None if status == "pended" else now
     auth = Authorization(
@@ -278,7 +309,7 @@ def decide_new(
         policy_id=ev.policy.id if ev.policy else "-",
         status=status,
         expedited=ev.expedited,
-        due_at=clocks.due_at(now, ev.expedited),
+        due_at=due,
         current_version=1,
         received_at=now,
         # A synchronous answer is delivered in the HTTP response that carries it.
@@ -288,14 +319,16 @@ def decide_new(
     )
     contexts = {c.sequence: c for c in ev.contexts}
     # A request the payer could not process had nothing authorized.
-    for d in () if decision.errors else decision.items:
-        auth.items.append(
-            fill_item(AuthorizationItem(), d, by_sequence[d.sequence], contexts[d.sequence].codes)
+    items = [
+        fill_item(
+            AuthorizationItem(authorization_id=auth_id),
+            d,
+            by_sequence[d.sequence],
+            contexts[d.sequence].codes,
         )
-    session.add(auth)
-    session.flush()
-    store_submission(
-        session,
+        for d in (() if decision.errors else decision.items)
+    ]
+    submission = new_submission(
         submission_id=submission_id,
         auth_id=auth_id,
         version=1,
@@ -308,12 +341,21 @@ def decide_new(
         now=now,
         scripted=scripted,
     )
-    store_version(session, auth_id, 1, out, now, submission_id)
+    response = ClaimResponseVersion(
+        authorization_id=auth_id,
+        version=1,
+        submission_id=submission_id,
+        created_at=now,
+        bundle=out,
+    )
     if decision.errors:
         e = decision.errors[0]
-        session.add(error_event(auth_id, e.code, e.text, e.path, now))
+        events = [error_event(auth_id, e.code, e.text, e.path, now)]
     else:
-        session.add_all(item_event(auth_id, d, now) for d in decision.items)
+        events = [item_event(auth_id, d, now) for d in decision.items]
+    # Written at once, in the order their foreign keys need, one statement per table and no
+    # flush; nothing in this transaction works on them as objects of the session.
+    insert_new(session, [auth, *items, submission, response, *events])
     log.info(
         "authorization %s stored: %d items, actions %s%s",
         auth_id,

@@ -13,6 +13,8 @@ from antlr4.error.ErrorListener import ErrorListener
 from fhirpathpy.parser.generated.FHIRPathLexer import FHIRPathLexer
 from fhirpathpy.parser.generated.FHIRPathParser import FHIRPathParser
 
+from fhirauth.policy.fastpath import Defer, Fast, compile_fast
+
 # Every variable a condition may use; the same names for claims and eligibility requests.
 VARIABLES = (
     "claim",
@@ -96,6 +98,9 @@ def _check_syntax(expression: str) -> None:
 class Condition:
     expression: str
     _fn: Callable[[Any, dict[str, Any]], list[Any]]
+    # The same expression without fhirpathpy's interpreter, when it is in the subset
+    # fastpath.py answers (as fhirpathpy would, or not at all: then _fn answers).
+    _fast: Fast | None = None
 
     def __call__(self, context: dict[str, Any]) -> bool:
         return self.outcome(context) is True
@@ -103,6 +108,11 @@ class Condition:
     def outcome(self, context: dict[str, Any]) -> bool | str:
         """True only when the expression yields exactly ``true`` (empty, 1 or 'true' are not);
         an expression that fails on this data is not met, and says why for the trace."""
+        if self._fast is not None:
+            try:
+                return self._fast(context)
+            except Defer:
+                pass
         try:
             result = self._fn({}, context)
         except Exception as exc:  # fhirpathpy raises bare Exception for evaluation errors
@@ -124,4 +134,4 @@ def compile_condition(expression: str) -> Condition:
         raise
     except Exception as exc:  # fhirpathpy raises bare Exception for most errors
         raise ConditionError(str(exc)) from None
-    return Condition(expression, fn)
+    return Condition(expression, fn, compile_fast(expression))

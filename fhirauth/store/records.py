@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
+from functools import cache
+from itertools import groupby
 from typing import Any
 
 import orjson
+from sqlalchemy import Table, inspect
+from sqlalchemy.orm import Mapper, Session
 
 from fhirauth.decision.decide import CERTIFIED, ItemDecision
 from fhirauth.fhir.bundle import PasRequest
 from fhirauth.principal import Principal
-from fhirauth.store.models import AuthorizationItem, DecisionEvent, Submission
+from fhirauth.store.models import AuthorizationItem, Base, DecisionEvent, Submission
 
 
 def fill_item(
@@ -160,3 +165,46 @@ def error_event(
         note=text,
         trace={"error": text, "path": path},
     )
+
+
+def insert_new(session: Session, rows: Sequence[Base]) -> None:
+    """INSERT new ``rows`` in the order given, one statement (an executemany) per run of rows
+    of one table with the same columns set: the rows a new authorization is stored as.
+
+    Each row is written as a flush would write it, from the columns set on it (a column never
+    set is left to its default); but the rows do not join the session, and no flush orders
+    them. The order given is what satisfies foreign keys that no relationship declares (a
+    Submission's authorization, a ClaimResponseVersion's submission), which a flush would
+    sort by class name; and rows of a table with a generated key (DecisionEvent) go in one
+    statement, which a flush, reading each key back, cannot do on SQLite.
+    """
+    connection = session.connection()
+    values = [_insert_values(row) for row in rows]
+    for (table, _), run in groupby(values, key=lambda v: (v[0], tuple(v[1]))):
+        connection.execute(table.insert(), [params for _, params in run])
+
+
+def _insert_values(row: Base) -> tuple[Table, dict[str, Any]]:
+    state = inspect(row)
+    table, columns = _columns(state.mapper)
+    params = {}
+    for key, name, defaulted in columns:
+        if key in state.dict:
+            value = state.dict[key]
+            # As a flush does: None for a column with a default means the default (JSON
+            # aside, whose None is the JSON null).
+            if value is not None or not defaulted:
+                params[name] = value
+    return table, params
+
+
+@cache
+def _columns(mapper: Mapper[Any]) -> tuple[Table, tuple[tuple[str, str, bool], ...]]:
+    """A mapped class's table and its columns: attribute, column name, and whether a None
+    set on it leaves the column to its default."""
+    out = []
+    for prop in mapper.column_attrs:
+        column = prop.columns[0]
+        has_default = column.default is not None or column.server_default is not None
+        out.append((prop.key, column.key, has_default and not column.type.should_evaluate_none))
+    return mapper.local_table, tuple(out)

@@ -15,8 +15,8 @@ branch_labels = None
 depends_on = None
 
 # $inquire looks a member up, updates and inquiries name items by number, the review queue
-# reads pended requests by due time and decisions not delivered yet, and delivered notifications are pruned by age: each
-# was a full scan (see tests/store/test_indexes.py).
+# reads pended requests by due time and decisions not delivered yet, and delivered
+# notifications are pruned by age: each was a full scan (see tests/store/test_indexes.py).
 _INDEXES = (
     ("ix_submission_member_id", "submission", ["member_id"]),
     ("ix_authorization_item_authorization_number", "authorization_item", ["authorization_number"]),

@@ -1,0 +1,123 @@
+"""``audit.record``: one INSERT per request, the ClaimResponse's authorization looked up only
+when the route did not say which it is."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import Engine, event, select
+
+from fhirauth.auth import audit
+from fhirauth.services import Services
+from fhirauth.store.models import AuditRecord, Authorization
+from tests.conftest import EXAMPLES, NOW
+
+FHIR_JSON = "application/fhir+json"
+
+
+@contextmanager
+def statements(engine: Engine) -> Iterator[list[str]]:
+    """The SQL statements run on ``engine`` inside the block (their first word)."""
+    seen: list[str] = []
+
+    def before(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
+        seen.append(sql.split(None, 1)[0].upper())
+
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+
+
+def last_row(services: Services) -> AuditRecord:
+    with services.sessions() as session:
+        return session.scalars(select(AuditRecord).order_by(AuditRecord.id.desc())).first()
+
+
+def submitted(client: FlaskClient, base: str = "/fhir") -> str:
+    """Submit an example: the ClaimResponse id answered."""
+    resp = client.post(
+        f"{base}/Claim/$submit",
+        data=(EXAMPLES / "approve-ct-head.json").read_bytes(),
+        content_type=FHIR_JSON,
+    )
+    assert resp.status_code == 200
+    cr_id: str = resp.get_json()["entry"][0]["resource"]["id"]
+    return cr_id
+
+
+def authorization_of(services: Services, cr_id: str) -> str:
+    with services.sessions() as session:
+        found = session.scalar(
+            select(Authorization.id).where(Authorization.claim_response_id == cr_id)
+        )
+    assert found is not None
+    return found
+
+
+def test_a_row_is_one_insert_when_the_authorization_is_known(services: Services) -> None:
+    entry = audit.Entry(
+        "anonymous",
+        "POST",
+        "/fhir/Claim/$submit",
+        200,
+        entities=["ClaimResponse/cr1"],
+        authorizations={"cr1": "auth1"},
+    )
+    with statements(services.engine) as sql:
+        audit.record(services.engine, entry, NOW)
+    assert sql == ["INSERT"]
+    assert last_row(services).entities == ["ClaimResponse/cr1", "authorization/auth1"]
+
+
+def test_an_unknown_authorization_is_looked_up(client: FlaskClient, services: Services) -> None:
+    cr_id = submitted(client)
+    auth_id = authorization_of(services, cr_id)
+    entry = audit.Entry(
+        "anonymous", "GET", "/x", 200, entities=[f"ClaimResponse/{cr_id}", "ClaimResponse/none"]
+    )
+    with statements(services.engine) as sql:
+        audit.record(services.engine, entry, NOW)
+    assert sql == ["SELECT", "INSERT"]
+    assert last_row(services).entities == [
+        f"ClaimResponse/{cr_id}",
+        "ClaimResponse/none",
+        f"authorization/{auth_id}",
+    ]
+
+
+def test_submit_and_read_name_their_authorization_without_a_lookup(
+    client: FlaskClient, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    written: list[list[str]] = []
+    record = audit.record
+
+    def spy(engine: Engine, entry: audit.Entry, now: datetime) -> None:
+        with statements(engine) as sql:
+            record(engine, entry, now)
+        written.append(sql)
+
+    monkeypatch.setattr(audit, "record", spy)
+    cr_id = submitted(client)
+    auth_id = authorization_of(services, cr_id)
+    expected = [f"ClaimResponse/{cr_id}", f"authorization/{auth_id}"]
+    assert last_row(services).entities == expected
+    assert client.get(f"/fhir/ClaimResponse/{cr_id}").status_code == 200
+    assert last_row(services).entities == expected
+    # Replayed, through either base: the same.
+    for base in ("/fhir", "/fhir/pas/v2.0.1"):
+        assert submitted(client, base) == cr_id
+        assert last_row(services).entities == expected
+    assert written == [["INSERT"]] * 4
+
+
+def test_a_refused_read_is_audited_as_before(client: FlaskClient, services: Services) -> None:
+    assert client.get("/fhir/ClaimResponse/unknown").status_code == 404
+    row = last_row(services)
+    assert (row.status, row.entities) == (404, ["ClaimResponse/unknown"])
