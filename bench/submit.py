@@ -24,7 +24,10 @@ clients for ``--duration`` seconds after a warm-up:
 - ``metadata``: ``GET /fhir/metadata``;
 - ``read ClaimResponse``: ``GET /fhir/ClaimResponse/{id}`` of the stored mixed-outcomes answer.
 
-Ratios are to the POST floor (same body) for POSTs and to the GET floor for GETs. The load
+Ratios are to the POST floor (same body) for POSTs and to the GET floor for GETs, each the mean
+of a measurement before and one after the rest. Column ``other%`` is the CPU other work took
+during a row; ``conns`` is how the connections fell on the gunicorn workers (a row where one
+worker got them all is run again). The load
 generator is wrk with ``bench/lua/request.lua`` when ``wrk`` is installed, else a multiprocess
 Python client (``--client`` chooses). The servers get no ``FHIRAUTH_*`` variable from the
 environment but those set here, so a setting of the shell (a rate limit, a database URL) does not
