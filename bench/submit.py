@@ -40,7 +40,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
-import inspect
 import math
 import os
 import secrets
@@ -92,40 +91,11 @@ FLOOR_DRIFT = 0.15
 OTHERS_WARN = 0.10
 MAX_TRIES = 3
 
-# fhirauth/serve.py builds its gunicorn options inside run() and exposes no constant, so they
-# are mirrored here; config_drift() warns when serve.py's source no longer shows one of them.
-MIRRORED_OPTIONS: dict[str, Any] = {
-    "worker_class": "gthread",
-    "threads": 4,
-    "timeout": 60,
-    "accesslog": None,
-    "control_socket_disable": True,
-}
-
 
 def gunicorn_options(port: int, workers: int) -> dict[str, Any]:
-    return {
-        "bind": f"{HOST}:{port}",
-        "workers": workers,
-        **MIRRORED_OPTIONS,
-        # The same logging setup as fhirauth's (its INFO default), so gunicorn's own lines cost
-        # the floor what they cost fhirauth.
-        "logconfig_dict": logs.dict_config(),
-    }
-
-
-def config_drift() -> list[str]:
-    """Mirrored options that fhirauth/serve.py no longer spells as we do."""
-    source = inspect.getsource(fhirauth.serve)
-    return [
-        key
-        for key, value in MIRRORED_OPTIONS.items()
-        if f'"{key}": {_py_literal(value)}' not in source
-    ]
-
-
-def _py_literal(value: Any) -> str:
-    return f'"{value}"' if isinstance(value, str) else repr(value)
+    # fhirauth's logging setup (its INFO default) too, so gunicorn's own lines cost the floor
+    # what they cost fhirauth.
+    return fhirauth.serve.gunicorn_options(HOST, port, workers, logs.dict_config())
 
 
 # --- the floor app ---------------------------------------------------------------------------
@@ -992,16 +962,13 @@ def header(gen: Generator, plan: Plan) -> str:
     busy = cpu_busy()
     lines = [
         f"load generator: {gen.describe(plan.connections)}",
-        f"gunicorn: {shown} (mirrored from fhirauth/serve.py; floor and fhirauth alike)",
+        f"gunicorn: {shown} (fhirauth.serve.gunicorn_options; floor and fhirauth alike)",
         f"CPUs: {os.cpu_count()} (usable {len(os.sched_getaffinity(0))}); "
         f"{busy * 100:.0f} % busy before the run"
         + (" (other work shares the CPUs: figures will be low)" if busy > 0.2 else ""),
         f"{plan.seconds} s per row after a {plan.warmup} s warm-up; configurations: "
         + "; ".join(str(c) for c in plan.configs),
     ]
-    drift = config_drift()
-    if drift:
-        lines.append(f"WARNING: fhirauth/serve.py no longer shows {', '.join(drift)} as mirrored")
     return "\n".join(lines)
 
 

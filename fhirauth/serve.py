@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from typing import Any
 
 from flask import Flask
@@ -37,31 +38,54 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         return app
 
 
+def gunicorn_options(
+    host: str, port: int, workers: int, log_config: dict[str, Any]
+) -> dict[str, Any]:
+    """What ``fhirauth serve`` runs gunicorn with (``bench/submit.py`` serves its floor app with
+    the same, so the two are compared under one configuration)."""
+    return {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "worker_class": "gthread",
+        "threads": 4,
+        "timeout": 60,
+        # Each worker listens on its own socket and the kernel spreads new connections over
+        # them. With one shared socket, whichever worker woke first accepted every keep-alive
+        # connection of a burst (8 of 8 in the benchmark), and one GIL served them all while
+        # the other worker idled. ensure_port_free keeps a second server off the same port.
+        "reuse_port": True,
+        # fhirauth writes the access line itself (fhirauth.api.requestlog), with the request
+        # id and client id; gunicorn's own lines go through the same format.
+        "accesslog": None,
+        "logconfig_dict": log_config,
+        # gunicorn 25.1+ opens a control socket at ~/.gunicorn/gunicorn.ctl, one path for
+        # every instance a user runs: a second server would take over the first's. Not used.
+        "control_socket_disable": True,
+    }
+
+
+def ensure_port_free(host: str, port: int) -> None:
+    """Refuse a port another server holds, with or without SO_REUSEPORT: with it, the kernel
+    would otherwise share the port's connections between the two servers."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise SystemExit(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
 def run(settings: Settings, *, host: str, port: int, workers: int, notify: bool = True) -> None:
     """Check what would stop every worker (policies, roster, schema) once, then serve."""
     logs.configure(settings.log_level, settings.log_format)
     Services.check(settings)
+    ensure_port_free(host, port)
     if settings.database_url is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.db_url)
     migrate(engine)
     engine.dispose()
     log.info("serving %s with %d worker(s)", settings.base_url, workers)
-    _Gunicorn(
-        settings,
-        {
-            "bind": f"{host}:{port}",
-            "workers": workers,
-            "worker_class": "gthread",
-            "threads": 4,
-            "timeout": 60,
-            # fhirauth writes the access line itself (fhirauth.api.requestlog), with the request
-            # id and client id; gunicorn's own lines go through the same format.
-            "accesslog": None,
-            "logconfig_dict": logs.dict_config(settings.log_level, settings.log_format),
-            # gunicorn 25.1+ opens a control socket at ~/.gunicorn/gunicorn.ctl, one path for
-            # every instance a user runs: a second server would take over the first's. Not used.
-            "control_socket_disable": True,
-        },
-        notify,
-    ).run()
+    log_config = logs.dict_config(settings.log_level, settings.log_format)
+    _Gunicorn(settings, gunicorn_options(host, port, workers, log_config), notify).run()

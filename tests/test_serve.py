@@ -162,3 +162,23 @@ def test_serve_announces_sandbox_warns_of_gaps_logs_json_with_request_ids_and_no
     assert access["logger"] == "fhirauth.access" and access["path"] == "/fhir/metadata"
     assert access["status"] == 200 and access["client_id"] == "anonymous"
     assert "q=1" not in err.read_text() and "ontrol socket" not in err.read_text()
+
+
+def test_serve_refuses_a_port_another_server_listens_on(tmp_path: Path) -> None:
+    # Each worker binds with SO_REUSEPORT, which would let a second server share the port.
+    with socket.socket() as other:
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FHIRAUTH_")}
+        env["FHIRAUTH_DATA_DIR"] = str(tmp_path / "data")
+        done = subprocess.run(
+            [sys.executable, "-m", "fhirauth", "serve", "--port", str(port)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode != 0
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr

@@ -12,13 +12,17 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from fhirauth.store import writelock
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+        factory = writelock.SerialWriterConnection
+        engine = create_engine(url, connect_args={"timeout": 30, "factory": factory}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
+        writelock.install(engine)
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")

@@ -34,7 +34,7 @@ def test_pages_follow_next_links_newest_first_without_gaps_or_repeats(
     client: FlaskClient, services: Services
 ) -> None:
     for _ in range(7):
-        assert client.get("/fhir/metadata").status_code == 200
+        assert client.get("/fhir/ClaimResponse/unknown").status_code == 404
     with services.sessions() as session:
         recorded = sorted(session.scalars(select(AuditRecord.id)), reverse=True)
     assert len(recorded) == 7  # and every one at the same instant: the clock is fixed
@@ -58,7 +58,7 @@ def test_pages_follow_next_links_newest_first_without_gaps_or_repeats(
 
 def test_the_cursor_keeps_the_other_search_parameters(client: FlaskClient) -> None:
     for _ in range(3):
-        client.get("/fhir/metadata")
+        client.get("/fhir/ClaimResponse/unknown")
     body = get(client, f"{BASE_URL}/AuditEvent?agent=anonymous&date=ge2026-12-01&_count=2")
     query = parse_qs(urlsplit(links(body)["next"]).query)
     assert query["agent"] == ["anonymous"] and query["date"] == ["ge2026-12-01"]
@@ -69,7 +69,7 @@ def test_the_cursor_keeps_the_other_search_parameters(client: FlaskClient) -> No
 
 def test_an_exact_page_has_no_next_link_and_count_zero_only_counts(client: FlaskClient) -> None:
     for _ in range(2):
-        client.get("/fhir/metadata")
+        client.get("/fhir/ClaimResponse/unknown")
     exact = get(client, f"{BASE_URL}/AuditEvent?_count=2&date=le2026-12-01T15:30:00Z")
     assert len(ids(exact)) == 2 and "next" not in links(exact)
     counted = get(client, f"{BASE_URL}/AuditEvent?_count=0")

@@ -121,3 +121,20 @@ def test_a_refused_read_is_audited_as_before(client: FlaskClient, services: Serv
     assert client.get("/fhir/ClaimResponse/unknown").status_code == 404
     row = last_row(services)
     assert (row.status, row.entities) == (404, ["ClaimResponse/unknown"])
+
+
+def rows(services: Services) -> int:
+    with services.sessions() as session:
+        return len(session.scalars(select(AuditRecord.id)).all())
+
+
+def test_public_documents_are_not_audited_but_a_token_request_is(
+    client: FlaskClient, services: Services
+) -> None:
+    before = rows(services)
+    for path in ("/fhir/metadata", "/.well-known/smart-configuration", "/", "/fhir"):
+        assert client.get(path).status_code in (200, 302, 308), path
+    assert rows(services) == before
+    assert client.post("/auth/token", data={"grant_type": "client_credentials"}).status_code == 400
+    assert rows(services) == before + 1
+    assert last_row(services).route == "/auth/token"
