@@ -151,10 +151,11 @@ def read_claim(claim_id: str) -> dict[str, Any]:
 def read_claim_response(response_id: str) -> dict[str, Any]:
     """The latest version of a ClaimResponse, for a caller who may read it."""
     with services().sessions() as session:
-        version = repository.latest_response(session, response_id)
-        owner = repository.owner_of(session, version.authorization_id) if version else None
-        if version is None or owner is None or not may_read(current_principal(), *owner):
-            raise NotFound(f"ClaimResponse/{response_id}")
-        g.audit_authorization = version.authorization_id
-        resource: dict[str, Any] = orjson.loads(version.bundle)["entry"][0]["resource"]
-        return resource
+        stored = repository.latest_response(session, response_id)
+    if stored is None or not may_read(
+        current_principal(), stored.principal, stored.provider_identifier
+    ):
+        raise NotFound(f"ClaimResponse/{response_id}")
+    g.audit_authorization = stored.authorization_id
+    resource: dict[str, Any] = orjson.loads(stored.bundle)["entry"][0]["resource"]
+    return resource

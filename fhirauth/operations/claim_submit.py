@@ -103,7 +103,7 @@ def submit(body: bytes | dict[str, Any], principal: Principal, services: Service
             seen = repository.find_submission(session, principal.id, digest)
             if seen is None:
                 raise
-            return SubmitResult(repository.response_for(session, seen), seen.authorization_id, True)
+            return SubmitResult(seen.bundle, seen.authorization_id, True)
     return SubmitResult(out, auth_id, False, req.deviations, len(req.warnings))
 
 
@@ -130,13 +130,12 @@ def _script_or_seen(
             if script is not None:
                 return script, None
         seen = repository.find_submission(session, principal.id, digest) if digest else None
-        if seen is None:
-            return None, None
-        answer = repository.response_for(session, seen)
+    if seen is None:
+        return None, None
     if not principal.anonymous:
         check_submitter(principal, parse_bundle(data, models=False))
-    log.info("duplicate submission %s replayed", seen.id)
-    return None, SubmitResult(answer, seen.authorization_id, True)
+    log.info("duplicate submission %s replayed", seen.submission_id)
+    return None, SubmitResult(seen.bundle, seen.authorization_id, True)
 
 
 _MAX_REPORTED = 20

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -11,30 +12,60 @@ from sqlalchemy.orm import Session
 from fhirauth.store.models import Authorization, ClaimResponseVersion, SandboxScript, Submission
 
 
-def find_submission(session: Session, principal: str, content_hash: str) -> Submission | None:
-    return session.scalar(
-        select(Submission).where(
-            Submission.principal == principal, Submission.content_hash == content_hash
+@dataclass(frozen=True)
+class Replay:
+    """What a stored submission was answered with."""
+
+    submission_id: str
+    authorization_id: str | None
+    bundle: bytes
+
+
+def find_submission(session: Session, principal: str, content_hash: str) -> Replay | None:
+    """The answer to this principal's earlier request of the same content, in one statement
+    (no stored Claim JSON loaded)."""
+    row = session.execute(
+        select(Submission.id, Submission.authorization_id, ClaimResponseVersion.bundle)
+        .join(
+            ClaimResponseVersion,
+            (ClaimResponseVersion.authorization_id == Submission.authorization_id)
+            & (ClaimResponseVersion.version == Submission.response_version),
         )
+        .where(Submission.principal == principal, Submission.content_hash == content_hash)
+    ).first()
+    return Replay(*row) if row else None
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    """The latest ClaimResponse version of an authorization, with who may read it."""
+
+    authorization_id: str
+    principal: str
+    provider_identifier: str | None
+    bundle: bytes
+
+
+def latest_response(session: Session, claim_response_id: str) -> StoredResponse | None:
+    """One statement: the authorization, its current version's bytes and the requesting
+    organization of its latest submission (what ``owner_of`` gives)."""
+    provider = (
+        select(Submission.provider_identifier)
+        .where(Submission.authorization_id == Authorization.id)
+        .order_by(Submission.received_at.desc())
+        .limit(1)
+        .scalar_subquery()
     )
-
-
-def response_for(session: Session, submission: Submission) -> bytes:
-    """The exact response bytes this submission was answered with."""
-    version = session.get(
-        ClaimResponseVersion, (submission.authorization_id, submission.response_version)
-    )
-    assert version is not None, "a stored submission always has its response"
-    return version.bundle
-
-
-def latest_response(session: Session, claim_response_id: str) -> ClaimResponseVersion | None:
-    auth = session.scalar(
-        select(Authorization).where(Authorization.claim_response_id == claim_response_id)
-    )
-    if auth is None:
-        return None
-    return session.get(ClaimResponseVersion, (auth.id, auth.current_version))
+    row = session.execute(
+        select(Authorization.id, Authorization.principal, provider, ClaimResponseVersion.bundle)
+        .join(
+            ClaimResponseVersion,
+            (ClaimResponseVersion.authorization_id == Authorization.id)
+            & (ClaimResponseVersion.version == Authorization.current_version),
+        )
+        .where(Authorization.claim_response_id == claim_response_id)
+    ).first()
+    return StoredResponse(*row) if row else None
 
 
 def claim_by_id(session: Session, claim_id: str) -> Submission | None:

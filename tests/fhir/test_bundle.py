@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import orjson
 import pytest
 
 from fhirauth.errors import Invalid, Issue
+from fhirauth.fhir import bundle as bundle_module
 from fhirauth.fhir.bundle import Entry, EntryIndex, parse_request, resolve
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -345,3 +347,26 @@ def test_coverages_keep_the_senders_order_when_the_focal_one_is_first() -> None:
     )
     req = parse_request(bundle)
     assert [c.resource["id"] for c in req.coverages] == ["cov-2210-dhp", "cov-secondary"]
+
+
+def test_a_resource_seen_clean_is_not_checked_against_the_models_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    checked: list[str] = []
+    real = bundle_module._model_issues
+
+    def counting(kind: str, resource: dict[str, Any], path: str) -> list[Any]:
+        checked.append(path)
+        return real(kind, resource, path)
+
+    monkeypatch.setattr(bundle_module, "_model_issues", counting)
+    patient = {"resourceType": "Patient", "id": f"p-{uuid.uuid4().hex}", "gender": "female"}
+    assert bundle_module.model_issues("Patient", patient, "Bundle.entry[1].resource") == []
+    assert bundle_module.model_issues("Patient", dict(patient), "Bundle.entry[4].resource") == []
+    assert checked == ["Bundle.entry[1].resource"]
+    # Any change is a different resource; a broken one is checked every time, at its own path.
+    broken = {**patient, "gender": ["female"]}
+    for path in ("Bundle.entry[1].resource", "Bundle.entry[2].resource"):
+        issues = bundle_module.model_issues("Patient", broken, path)
+        assert [i.expression for i in issues] == [(f"{path}.gender",)]
+    assert checked[1:] == ["Bundle.entry[1].resource", "Bundle.entry[2].resource"]
