@@ -147,8 +147,7 @@ def authenticate() -> None:
         g.audit_detail = exc.reason
         raise Unauthorized(exc.reason, "invalid_token", expired=exc.expired) from None
     with svc.sessions() as session:
-        client = clients.get(session, access.client_id)
-        enabled = client is not None and client.enabled
+        enabled = clients.is_enabled(session, access.client_id)
     if not enabled:
         g.audit_detail = f"client {access.client_id[:64]} is disabled"
         raise Unauthorized("the client this token was issued to is disabled", "invalid_token")

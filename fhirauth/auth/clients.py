@@ -112,6 +112,13 @@ def get(session: Session, client_id: str) -> Client | None:
     return session.get(Client, client_id)
 
 
+def is_enabled(session: Session, client_id: str) -> bool:
+    """Whether a registered client may act now (one column read, on every request)."""
+    if not client_id or len(client_id) > 64:
+        return False
+    return bool(session.scalar(select(Client.enabled).where(Client.id == client_id)))
+
+
 def all_clients(session: Session) -> list[Client]:
     return list(session.scalars(select(Client).order_by(Client.created_at, Client.id)))
 

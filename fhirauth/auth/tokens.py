@@ -13,7 +13,9 @@ import threading
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import jwt
 
@@ -99,17 +101,18 @@ def issue(
     return token, settings.token_lifetime
 
 
-def verify(settings: Settings, token: str, now: datetime) -> AccessToken:
-    """The access token's content, or TokenRejected: signature, ``typ``, ``iss``, ``aud``,
-    ``exp`` (against ``now``, the injectable clock) and the claims' shapes are all checked."""
-    if len(token) > MAX_TOKEN_BYTES:
-        raise TokenRejected("the token is too long")
+@lru_cache(maxsize=512)
+def _signed_claims(settings: Settings, token: str) -> dict[str, Any]:
+    """The claims of a token whose signature, ``typ``, ``iss`` and ``aud`` verify, remembered
+    per token: a client sends one token with request after request, and checking its
+    signature again cost as much as the rest of a read. Times are checked on every use, by
+    the caller; a rejection raises, so it is never remembered. Read-only."""
     key = signing_key(settings)
     try:
         header = jwt.get_unverified_header(token)
         if header.get("typ") != TOKEN_TYPE or header.get("alg") != key.alg:
             raise TokenRejected("not an access token issued by this server")
-        claims = jwt.decode(
+        claims: dict[str, Any] = jwt.decode(
             token,
             key.key.public_key(),
             algorithms=[key.alg],
@@ -124,6 +127,15 @@ def verify(settings: Settings, token: str, now: datetime) -> AccessToken:
         )
     except jwt.InvalidTokenError as exc:
         raise TokenRejected(f"the token does not verify ({type(exc).__name__})") from None
+    return claims
+
+
+def verify(settings: Settings, token: str, now: datetime) -> AccessToken:
+    """The access token's content, or TokenRejected: signature, ``typ``, ``iss``, ``aud``,
+    ``exp`` (against ``now``, the injectable clock) and the claims' shapes are all checked."""
+    if len(token) > MAX_TOKEN_BYTES:
+        raise TokenRejected("the token is too long")
+    claims = _signed_claims(settings, token)
     exp, iat, scope = claims["exp"], claims["iat"], claims["scope"]
     orgs, senders = claims.get("orgs", []), claims.get("senders", [])
     if not isinstance(exp, int) or not isinstance(iat, int) or not isinstance(scope, str):

@@ -301,3 +301,22 @@ def test_a_loopback_jwks_uri_is_refused_unless_allowed(
     client_id = register(jwks_url=jwks_server)
     resp = token_request(secure, assertion(keys.ec, client_id))
     assert "loopback" in unauthenticated(resp, secure_services)
+
+
+def test_a_token_verified_before_still_expires_and_a_forged_one_never_verifies(
+    secure_services: Services,
+) -> None:
+    """Signatures are remembered per token; times are checked on every use."""
+    settings = secure_services.settings
+    token, lifetime = tokens.issue(settings, "c1", ["system/Claim.c"], [ORG], NOW)
+    assert tokens.verify(settings, token, NOW).client_id == "c1"
+    assert tokens.verify(settings, token, NOW + timedelta(seconds=1)).client_id == "c1"
+    with pytest.raises(tokens.TokenRejected, match="expired"):
+        tokens.verify(settings, token, NOW + timedelta(seconds=lifetime + 3600))
+    head, payload, signature = token.split(".")
+    forged = ".".join(
+        [head, payload, signature[:-4] + ("AAAA" if signature[-4:] != "AAAA" else "BBBB")]
+    )
+    for _ in range(2):
+        with pytest.raises(tokens.TokenRejected, match="does not verify"):
+            tokens.verify(settings, forged, NOW)
