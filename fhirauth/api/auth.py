@@ -108,6 +108,7 @@ def authenticate() -> None:
     401, over the rate limit 429, a scope missing 403.
     """
     g.principal = ANONYMOUS
+    audit.open_request(None)
     rule = request.url_rule
     if rule is None:
         return  # no such route (404) or method (405): Flask answers
@@ -126,6 +127,7 @@ def authenticate() -> None:
         # fetch, their audit cost more than the rest of the request.
         g.audit_skip = True
     if needed == OPEN or settings.auth_mode == "off":
+        _audit_in_operation(ANONYMOUS.id)
         return
     header = request.headers.get("Authorization", "")
     if not header.strip():
@@ -162,6 +164,20 @@ def authenticate() -> None:
     if not scopes.allows(access.scopes, needed):
         g.audit_detail = f"scope {needed} missing"
         raise InsufficientScope(needed)
+    _audit_in_operation(access.principal.id)
+
+
+def _audit_in_operation(agent: str) -> None:
+    """Let an operation that stores what this request changes write its audit row in the
+    same transaction (``audit.record_in``)."""
+    audit.open_request(
+        audit.Pending(
+            agent,
+            request.method,
+            request.url_rule.rule if request.url_rule else None,
+            request.remote_addr,
+        )
+    )
 
 
 def _entities(response: Response) -> list[str]:
@@ -195,8 +211,11 @@ def finish(response: Response) -> Response:
     svc = services()
     if svc.settings.auth_mode == "off":
         response.headers["Warning"] = OFF_WARNING
+    pending = audit.close_request()
     if g.get("audit_skip"):
         return response
+    if pending is not None and pending.written and response.status_code == 200:
+        return response  # written with the operation's own commit
     try:
         principal = g.get("principal") or ANONYMOUS
         entities = _entities(response)

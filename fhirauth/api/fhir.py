@@ -11,6 +11,7 @@ from flask import Blueprint, Response, current_app, g, request
 from fhirauth.access import may_read
 from fhirauth.api.auth import current_principal
 from fhirauth.api.errors import FHIR_JSON
+from fhirauth.auth import audit
 from fhirauth.auth.smart import capability_security
 from fhirauth.config import Settings
 from fhirauth.errors import NotFound, Unsupported
@@ -114,11 +115,7 @@ def submitted(result: claim_submit.SubmitResult) -> bytes:
     the authorization whose ClaimResponse the answer carries."""
     if result.authorization_id:
         g.audit_authorization = result.authorization_id
-    if result.deviations or result.warnings:
-        g.audit_detail = (
-            f"decided with {result.deviations} profile deviations and "
-            f"{result.warnings} warnings (see the submission)"
-        )
+    g.audit_detail = audit.tolerated(result.deviations, result.warnings)
     return result.body
 
 

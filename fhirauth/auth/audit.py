@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Select, func, insert, or_, select
+from sqlalchemy import Engine, Select, event, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from fhirauth.store.models import AuditRecord, Authorization, Client
@@ -55,6 +56,102 @@ class Entry:
 _TABLE = AuditRecord.__table__
 
 
+@dataclass
+class Pending:
+    """The audit row of the request being served, until it is written. An operation that
+    commits what the request changed writes the row in that same transaction
+    (:func:`record_in`), so the change and its audit land together, in one commit; else the
+    API writes it after the answer (:func:`record`)."""
+
+    agent: str
+    method: str
+    route: str | None
+    address: str | None
+    written: bool = False
+
+
+_PENDING: ContextVar[Pending | None] = ContextVar("fhirauth_audit_pending", default=None)
+
+
+def open_request(pending: Pending | None) -> None:
+    """The request now being served by this thread (None: none, or not audited here)."""
+    _PENDING.set(pending)
+
+
+def close_request() -> Pending | None:
+    """The request's pending row, forgotten: a worker thread serves many requests."""
+    pending = _PENDING.get()
+    _PENDING.set(None)
+    return pending
+
+
+def tolerated(deviations: int, warnings: int) -> str | None:
+    """The detail of a request decided despite what it lacked (never the body itself)."""
+    if not deviations and not warnings:
+        return None
+    return (
+        f"decided with {deviations} profile deviations and {warnings} warnings (see the submission)"
+    )
+
+
+def record_in(
+    session: Session, entities: list[str], now: datetime, detail: str | None = None
+) -> None:
+    """Write the pending row in ``session``'s transaction, as a 200 naming ``entities``. It
+    counts as written once that transaction commits; after a rollback the API writes it."""
+    pending = _PENDING.get()
+    if pending is None or pending.written:
+        return
+    session.connection().execute(
+        insert(_TABLE),
+        _row(
+            pending.agent,
+            pending.method,
+            pending.route,
+            200,
+            detail,
+            entities,
+            pending.address,
+            now,
+        ),
+    )
+    session.info["fhirauth_audit"] = pending
+
+
+@event.listens_for(Session, "after_commit")
+def _committed(session: Session) -> None:
+    pending = session.info.pop("fhirauth_audit", None)
+    if pending is not None:
+        pending.written = True
+
+
+@event.listens_for(Session, "after_rollback")
+def _rolled_back(session: Session) -> None:
+    session.info.pop("fhirauth_audit", None)
+
+
+def _row(
+    agent: str,
+    method: str,
+    route: str | None,
+    status: int,
+    detail: str | None,
+    entities: list[str],
+    address: str | None,
+    now: datetime,
+) -> dict[str, Any]:
+    return {
+        "recorded_at": now,
+        "agent": agent[:128],
+        "method": method[:16],
+        "route": route[:255] if route else None,
+        "status": status,
+        "detail": detail[:255] if detail else None,
+        "entities": list(dict.fromkeys(entities))[:MAX_ENTITIES],
+        "address": address[:64] if address else None,
+    }
+
+
 def record(engine: Engine, entry: Entry, now: datetime) -> None:
     """Write one row in its own short transaction, adding the authorization of each
     ClaimResponse named: one INSERT (SQLAlchemy Core, no ORM session), after one SELECT only
@@ -71,16 +168,16 @@ def record(engine: Engine, entry: Entry, now: datetime) -> None:
             entry.entities += [f"authorization/{a}" for a in found]
         conn.execute(
             insert(_TABLE),
-            {
-                "recorded_at": now,
-                "agent": entry.agent[:128],
-                "method": entry.method[:16],
-                "route": entry.route[:255] if entry.route else None,
-                "status": entry.status,
-                "detail": entry.detail[:255] if entry.detail else None,
-                "entities": list(dict.fromkeys(entry.entities))[:MAX_ENTITIES],
-                "address": entry.address[:64] if entry.address else None,
-            },
+            _row(
+                entry.agent,
+                entry.method,
+                entry.route,
+                entry.status,
+                entry.detail,
+                entry.entities,
+                entry.address,
+                now,
+            ),
         )
 
 

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from fhirauth import sandbox
 from fhirauth.access import may_read
+from fhirauth.auth import audit
 from fhirauth.decision import clocks
 from fhirauth.decision.decide import AaaError, Decision, ItemDecision, decide
 from fhirauth.decision.response import Naming, claim_response, response_bundle
@@ -356,6 +357,12 @@ def decide_new(
     # Written at once, in the order their foreign keys need, one statement per table and no
     # flush; nothing in this transaction works on them as objects of the session.
     insert_new(session, [auth, *items, submission, response, *events])
+    audit.record_in(
+        session,
+        [f"ClaimResponse/{response_id}", f"authorization/{auth_id}"],
+        now,
+        audit.tolerated(req.deviations, len(req.warnings)),
+    )
     log.info(
         "authorization %s stored: %d items, actions %s%s",
         auth_id,

@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, event, select
 
 from fhirauth.auth import audit
+from fhirauth.operations import pipeline
 from fhirauth.services import Services
 from fhirauth.store.models import AuditRecord, Authorization
 from tests.conftest import EXAMPLES, NOW
@@ -114,7 +115,9 @@ def test_submit_and_read_name_their_authorization_without_a_lookup(
     for base in ("/fhir", "/fhir/pas/v2.0.1"):
         assert submitted(client, base) == cr_id
         assert last_row(services).entities == expected
-    assert written == [["INSERT"]] * 4
+    # The first submit's row went in with the authorization, in its transaction; the read and
+    # the two replays store nothing, so theirs are written after the answer.
+    assert written == [["INSERT"]] * 3
 
 
 def test_a_refused_read_is_audited_as_before(client: FlaskClient, services: Services) -> None:
@@ -138,3 +141,43 @@ def test_public_documents_are_not_audited_but_a_token_request_is(
     assert client.post("/auth/token", data={"grant_type": "client_credentials"}).status_code == 400
     assert rows(services) == before + 1
     assert last_row(services).route == "/auth/token"
+
+
+def test_a_new_submission_and_its_audit_row_are_one_commit(
+    client: FlaskClient, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def not_after_the_answer(*_: Any) -> None:
+        raise AssertionError("written after the answer, in a transaction of its own")
+
+    monkeypatch.setattr(audit, "record", not_after_the_answer)
+    cr_id = submitted(client)
+    row = last_row(services)
+    assert (row.method, row.route, row.status, row.agent) == (
+        "POST",
+        "/fhir/Claim/$submit",
+        200,
+        "anonymous",
+    )
+    assert row.entities == [
+        f"ClaimResponse/{cr_id}",
+        f"authorization/{authorization_of(services, cr_id)}",
+    ]
+
+
+def test_when_storing_fails_neither_the_authorization_nor_its_200_row_remains(
+    client: FlaskClient, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fails_after_the_rows_are_written(*_: Any, **__: Any) -> None:
+        raise RuntimeError("the process fails before the commit")
+
+    monkeypatch.setattr(pipeline.log, "info", fails_after_the_rows_are_written)
+    resp = client.post(
+        "/fhir/Claim/$submit",
+        data=(EXAMPLES / "approve-ct-head.json").read_bytes(),
+        content_type=FHIR_JSON,
+    )
+    assert resp.status_code == 500
+    with services.sessions() as session:
+        assert session.scalars(select(Authorization.id)).all() == []
+        statuses = session.scalars(select(AuditRecord.status)).all()
+    assert statuses == [500]  # written by the API once the operation's transaction rolled back
