@@ -118,7 +118,7 @@ class AuthorizationItem(Base):
     authorization: Mapped[Authorization] = relationship(back_populates="items")
 
 
-class BillingClaim(Base):
+class RecordedClaim(Base):
     """A billed Claim whose units $check-authorization recorded: once per client and Claim
     identifier, so a retry consumes nothing more and is answered as the first time."""
 
