@@ -85,6 +85,13 @@ def parse_billing(body: bytes | dict[str, Any], record: bool = False) -> Billing
         found = resolve_one(ref, claim, index)
         return found.resource if found is not None else {}
 
+    def practitioner(ref: Any) -> dict[str, Any]:
+        """A care-team member's resource; for a PractitionerRole, its Practitioner."""
+        found = resolve_one(ref, claim, index)
+        if found is not None and found.type == "PractitionerRole":
+            found = resolve_one(found.resource.get("practitioner"), found, index)
+        return found.resource if found is not None else {}
+
     insurance = resource.get("insurance") or []
     focal = next(
         (i for i in insurance if i.get("focal") is True), insurance[0] if insurance else {}
@@ -92,7 +99,7 @@ def parse_billing(body: bytes | dict[str, Any], record: bool = False) -> Billing
     numbers = frozenset(str(n) for i in insurance for n in i.get("preAuthRef") or [] if n)
     team = {m.get("sequence"): m for m in resource.get("careTeam") or []}
     lines = tuple(
-        _line(item, numbers, team, resource, resolve) for item in resource.get("item") or []
+        _line(item, numbers, team, resource, practitioner) for item in resource.get("item") or []
     )
     coverage = resolve(focal.get("coverage"))
     logical = (focal.get("coverage") or {}).get("identifier")
