@@ -155,7 +155,7 @@ def test_a_renewal_is_a_new_authorization_linked_to_the_old_whose_item_it_supers
         ).all()
         assert "provider:renewal" in events
     summary = client.get(f"/admin/authorizations/{new['preAuthRef']}").get_json()
-    assert summary["renews"] == renewed.id and summary["items"][0]["status"] == "active"
+    assert summary["renews"] == previous.id and summary["items"][0]["status"] == "active"
     old_summary = client.get(f"/admin/authorizations/{old['preAuthRef']}").get_json()
     assert old_summary["items"][0]["supersededBy"] == renewed.id
     # Both are found by $inquire: the old one as it was, the renewal with its own number.
