@@ -56,6 +56,13 @@ INSTALL_STEPS = ("python3 -m venv", "/pip install")
 
 # What a block's output must hold: every rule whose marker the block contains applies.
 EXPECT: dict[str, list[str]] = {
+    # README: After the decision (issue 14)
+    "fhirauth check examples/billing/matches.json": [
+        "ok: no mismatch",
+        "units-exceeded: Billed 45",
+    ],
+    "fhirauth report expiring": ["90837"],
+    "fhirauth check examples/billing/*.json": ["units-exceeded", "place-differs", "code-differs"],
     # README: Quick start, Try it, Endpoints
     "submit examples/*.json": [
         "examples/mixed-outcomes.json: HTTP 200",

@@ -14,10 +14,11 @@ from fhirauth.api.errors import FHIR_JSON
 from fhirauth.auth import audit
 from fhirauth.auth.smart import capability_security
 from fhirauth.config import Settings
-from fhirauth.errors import NotFound, Unsupported
+from fhirauth.errors import NotFound, Unsupported, invalid
 from fhirauth.fhir.limits import check_body
 from fhirauth.operations import (
     attachments,
+    check_authorization,
     claim_inquire,
     claim_submit,
     eligibility_submit,
@@ -77,6 +78,23 @@ def claim_inquire_op() -> Response:
     return fhir_response(
         orjson.dumps(claim_inquire.inquire(json_body(), current_principal(), services()))
     )
+
+
+@bp.post("/Claim/$check-authorization")
+def check_authorization_op() -> Response:
+    """A billing Claim against the authorizations on file; ``?record=true`` consumes units."""
+    return fhir_response(checked(json_body()))
+
+
+def checked(body: bytes) -> bytes:
+    flag = request.args.get("record", "false")
+    if flag not in ("true", "false"):
+        raise invalid("record is true or false", "record")
+    result = check_authorization.check(body, current_principal(), services(), flag == "true")
+    g.audit_detail = (
+        "replayed a recorded claim" if result.replayed else f"{result.recorded} lines recorded"
+    )
+    return result.body
 
 
 @bp.post("/$submit-attachment")

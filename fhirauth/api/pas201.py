@@ -53,6 +53,12 @@ def claim_inquire_op() -> Response:
     return _answer(bundles[-1] if bundles else claim_inquire.not_found(query, services))
 
 
+@bp.post("/Claim/$check-authorization")
+def check_authorization_op() -> Response:
+    """The same check as at /fhir: its answer is no PAS resource, so it is the same here."""
+    return fhir.fhir_response(fhir.checked(fhir.json_body()))
+
+
 @bp.get("/Claim/<claim_id>")
 def claim_read(claim_id: str) -> Response:
     return fhir.fhir_response(orjson.dumps(fhir.read_claim(claim_id)))

@@ -31,6 +31,9 @@ ROUTE_SCOPES: dict[tuple[str, str], str] = {
     ("POST", "/fhir/Claim/$submit"): "system/Claim.c",
     ("POST", "/fhir/$submit-attachment"): "system/Claim.c",
     ("POST", "/fhir/Claim/$inquire"): "system/Claim.s",
+    # A billed claim against the authorizations on file: reads them, and with record=true
+    # consumes their units (v1: system/Claim.write).
+    ("POST", "/fhir/Claim/$check-authorization"): "system/Claim.c",
     ("GET", "/fhir/Claim/<claim_id>"): "system/Claim.r",
     ("GET", "/fhir/ClaimResponse/<response_id>"): "system/ClaimResponse.r",
     ("POST", "/fhir/CoverageEligibilityRequest/$submit"): "system/CoverageEligibilityRequest.c",
@@ -47,6 +50,7 @@ ROUTE_SCOPES: dict[tuple[str, str], str] = {
     ("GET", "/fhir/pas/v2.0.1/metadata"): OPEN,
     ("POST", "/fhir/pas/v2.0.1/Claim/$submit"): "system/Claim.c",
     ("POST", "/fhir/pas/v2.0.1/Claim/$inquire"): "system/Claim.s",
+    ("POST", "/fhir/pas/v2.0.1/Claim/$check-authorization"): "system/Claim.c",
     ("GET", "/fhir/pas/v2.0.1/Claim/<claim_id>"): "system/Claim.r",
     ("GET", "/fhir/pas/v2.0.1/ClaimResponse/<response_id>"): "system/ClaimResponse.r",
     ("POST", "/fhir/pas/v2.0.1/Subscription"): "system/Subscription.c",

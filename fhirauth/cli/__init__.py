@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import click
 
-from fhirauth.cli import audit, claims, clients, packages, policies, review, sandbox, serve
+from fhirauth.cli import (
+    audit,
+    claims,
+    clients,
+    packages,
+    policies,
+    report,
+    review,
+    sandbox,
+    serve,
+)
 from fhirauth.cli.text import describe_response
 
 __all__ = ["describe_response", "main"]
@@ -25,10 +35,12 @@ for _command in (
     claims.validate,
     claims.eligibility,
     claims.explain,
+    claims.check,
     packages.packages,
     policies.policy,
     review.trace,
     review.review,
+    report.report,
     sandbox.sandbox_group,
 ):
     main.add_command(_command)

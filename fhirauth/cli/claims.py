@@ -19,7 +19,7 @@ from fhirauth.cli.http import (
     echo_issues,
     url_option,
 )
-from fhirauth.cli.text import describe_response, issue_line, trace_text
+from fhirauth.cli.text import describe_check, describe_response, issue_line, trace_text
 from fhirauth.clock import system_clock
 from fhirauth.config import Settings
 from fhirauth.conformance import PackageError, Registry, validate_resource
@@ -58,6 +58,20 @@ def _post_each(
         else:
             show(body)
     sys.exit(1 if failed else 0)
+
+
+@click.command()
+@auth_options
+@_files
+@url_option
+@click.option(
+    "--record", is_flag=True, help="The claims are really billed: consume their units (once)."
+)
+def check(files: tuple[Path, ...], url: str, record: bool) -> None:
+    """POST billing claims to Claim/$check-authorization and print, per line, the
+    authorization it falls under and every mismatch."""
+    path = "/Claim/$check-authorization" + ("?record=true" if record else "")
+    _post_each(files, url, path, "Parameters", lambda p: click.echo(describe_check(p)))
 
 
 @click.command()

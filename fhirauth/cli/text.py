@@ -196,3 +196,48 @@ def trace_text(trace: dict[str, Any], indent: str = "  ") -> str:
     if trace.get("why"):
         lines.append(f"{indent}why: {trace['why']}")
     return "\n".join(lines)
+
+
+def _parts(node: dict[str, Any]) -> list[tuple[str, Any]]:
+    out = []
+    for p in node.get("part") or node.get("parameter") or []:
+        value = next((v for k, v in p.items() if k.startswith("value")), p)
+        out.append((p.get("name"), value))
+    return out
+
+
+def describe_check(parameters: dict[str, Any]) -> str:
+    """A ``$check-authorization`` answer as a table: one row per claim line (authorization,
+    status, units left, recorded), each mismatch under it."""
+    head = ("line", "authorization", "status", "units left", "recorded")
+    rows: list[tuple[str, ...]] = []
+    notes: dict[int, list[str]] = {}
+    for name, line in _parts(parameters):
+        if name != "line":
+            continue
+        got: dict[str, Any] = {}
+        found = []
+        for key, value in _parts(line):
+            if key == "mismatch":
+                fields = dict(_parts(value))
+                found.append(f"{fields['code']['code']}: {fields['text']}")
+            else:
+                got[key] = value
+        rows.append(
+            (
+                str(got.get("sequence", "?")),
+                str(got.get("authorizationNumber") or "none"),
+                str(got.get("status") or "-"),
+                str(got["unitsRemaining"]) if "unitsRemaining" in got else "-",
+                "yes" if got.get("recorded") else "no",
+            )
+        )
+        notes[len(rows) - 1] = found or ["ok: no mismatch"]
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    lines = ["  " + "  ".join(c.ljust(w) for c, w in zip(head, widths, strict=True)).rstrip()]
+    for n, row in enumerate(rows):
+        lines.append(
+            "  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        )
+        lines += [f"      {note}" for note in notes[n]]
+    return "\n".join(lines)

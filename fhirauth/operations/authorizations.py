@@ -27,6 +27,8 @@ def summary(session: Session, key: str) -> dict[str, Any]:
         "expedited": auth.expedited,
         "policy": auth.policy_id,
         "version": auth.current_version,
+        # The authorization this one renews (certificationType R), by id.
+        "renews": auth.renews,
         "receivedAt": _day(auth.received_at),
         "decidedAt": _day(auth.decided_at),
         "deliveredAt": _day(auth.delivered_at),
@@ -39,6 +41,11 @@ def summary(session: Session, key: str) -> dict[str, Any]:
                 "period": [_day(i.period_start), _day(i.period_end)] if i.period_start else None,
                 "reasonCode": i.reason_code,
                 "rule": i.rule_id,
+                # Lifecycle (README "After the decision"): stored status, units.
+                "status": i.status,
+                "authorizedQuantity": i.authorized_quantity,
+                "usedQuantity": i.used_quantity,
+                "supersededBy": i.superseded_by,
             }
             for i in auth.items
         ],

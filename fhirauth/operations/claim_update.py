@@ -9,6 +9,12 @@ items as before. Authorization numbers do not change. A Claim-level certificatio
 the whole authorization. An update of a denied authorization, or one that matches none, is
 refused with ``outcome=error`` and an X12 901 code, still answering every submitted item; the
 refusal is stored as a refused submission of its own and leaves the authorization as it was.
+
+X12 1322 certificationType (UM02) on the Claim or an item says what the update asks for:
+``S`` (revision) decides the item again, as a change does; ``4`` (extension) extends a
+certified item's period and units under the same number (``decision/lifecycle.py``); ``R``
+(renewal, on the Claim or on every item) is a new authorization for a new period, linked to
+the one it renews, whose certified items for the same services it supersedes; ``3`` cancels.
 """
 
 from __future__ import annotations
@@ -17,9 +23,11 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fhirauth.decision.decide import CERTIFIED, AaaError, Decision, ItemDecision, decide
+from fhirauth.decision.lifecycle import ACTIVE, EXHAUSTED, extend
 from fhirauth.fhir.bundle import PasRequest
 from fhirauth.fhir.extensions import extension_value
 from fhirauth.operations.pipeline import (
@@ -34,8 +42,15 @@ from fhirauth.operations.pipeline import (
 from fhirauth.policy.context import is_cancelled, own_certification_types, requested_dates
 from fhirauth.principal import Principal
 from fhirauth.services import Services
-from fhirauth.store.models import AuthorizationItem
-from fhirauth.store.records import fill_item, item_event, status_of, stored_decision
+from fhirauth.store.models import Authorization, AuthorizationItem, DecisionEvent
+from fhirauth.store.records import (
+    fill_item,
+    item_event,
+    refresh_status,
+    requested_quantity,
+    status_of,
+    stored_decision,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +58,16 @@ log = logging.getLogger(__name__)
 AUTHORIZATION_NOT_FOUND = "AA"  # Authorization Number Not Found
 UPDATE_NOT_ALLOWED = "41"  # Authorization/Access Restrictions
 _MODIFIABLE = ("productOrService", "modifier", "servicedDate", "servicedPeriod", "quantity", "net")
+# X12 1322 certificationType codes an update may carry.
+EXTENSION, RENEWAL, REVISION = "4", "R", "S"
+
+
+def is_renewal(claim: dict[str, Any]) -> bool:
+    """certificationType R on the Claim, or on every item it lists."""
+    items = claim.get("item") or []
+    return RENEWAL in own_certification_types(claim) or bool(
+        items and all(RENEWAL in own_certification_types(i) for i in items)
+    )
 
 
 def _changed(row: AuthorizationItem, item: dict[str, Any]) -> bool:
@@ -83,6 +108,9 @@ def apply_update(
         )
         return decide_new(session, req, body, digest, principal, services, now, scripted, (error,))
 
+    if is_renewal(claim):
+        return renew(session, req, auth, body, digest, principal, services, now, scripted)
+
     rows = {row.sequence: row for row in auth.items}
     version = auth.current_version + 1
     events = []
@@ -111,15 +139,25 @@ def apply_update(
     answers: dict[int, ItemDecision] = {}
     results = {r.sequence: r for r in ev.results}
     redo = []
+    claim_types = own_certification_types(claim)
     for seq, item in submitted.items():
         row = rows.get(seq)
+        asks = claim_types | own_certification_types(item)
         if whole_cancel or is_cancelled(item):
             answers[seq] = _cancelled(seq, row, item, claim, now)
         elif row is not None and row.review_action == "C":
             answers[seq] = stored_decision(row)
         elif row is not None and row.review_action == "A3":
             answers[seq] = stored_decision(row)  # a denied item is not updated
-        elif row is None or _changed(row, item):
+        elif row is not None and EXTENSION in asks and row.review_action in CERTIFIED:
+            answers[seq] = extend(
+                stored_decision(row),
+                results[seq],
+                requested_dates(item, claim),
+                requested_quantity(item),
+                now.date(),
+            )
+        elif row is None or REVISION in asks or _changed(row, item):
             redo.append(results[seq])
         elif row.review_action == "A4" and results[seq].action != "A4":
             redo.append(results[seq])  # documentation in this update satisfies the policy
@@ -131,6 +169,7 @@ def apply_update(
         for seq, row in rows.items():
             if seq not in answers:
                 row.review_action = "C"
+                refresh_status(row)
                 events.append(
                     item_event(
                         auth.id, _cancelled(seq, row, None, claim, now), now, "provider:cancel"
@@ -193,6 +232,60 @@ def apply_update(
         len(decision.items),
     )
     return auth.id, out
+
+
+def renew(
+    session: Session,
+    req: PasRequest,
+    auth: Authorization,
+    body: bytes | dict[str, Any],
+    digest: str,
+    principal: Principal,
+    services: Services,
+    now: datetime,
+    scripted: str | None,
+) -> tuple[str, bytes]:
+    """A renewal (certificationType R) of ``auth``: decided by the policy as a new request is,
+    stored as a new authorization that ``renews`` it. The renewed authorization's active or
+    exhausted items for a service the renewal certifies are superseded (recorded in its
+    decision trace). A cancelled or denied authorization is not renewed (X12 901 41)."""
+    if auth.status in ("cancelled", "denied"):
+        error = AaaError(
+            UPDATE_NOT_ALLOWED,
+            f"This authorization was {auth.status}; it cannot be renewed. Submit a new request.",
+            f"{req.claim.path}.related[0]",
+            "N",
+        )
+        return decide_new(session, req, body, digest, principal, services, now, scripted, (error,))
+    auth_id, out = decide_new(
+        session, req, body, digest, principal, services, now, scripted, renews=auth.id
+    )
+    renewed = {
+        (row.code_system, row.code)
+        for row in session.scalars(
+            select(AuthorizationItem).where(
+                AuthorizationItem.authorization_id == auth_id, AuthorizationItem.status == ACTIVE
+            )
+        )
+    }
+    for row in auth.items:
+        if row.status in (ACTIVE, EXHAUSTED) and (row.code_system, row.code) in renewed:
+            row.superseded_by = auth_id
+            refresh_status(row)
+            session.add(
+                DecisionEvent(
+                    authorization_id=auth.id,
+                    item_sequence=row.sequence,
+                    at=now,
+                    actor="provider:renewal",
+                    action=row.review_action,
+                    note=f"superseded by the renewal {auth_id}",
+                    trace={"why": "renewed (certificationType R)", "superseded_by": auth_id},
+                )
+            )
+    auth.updated_at = now
+    log.info("authorization %s renewed by %s", auth.id, auth_id)
+    return auth_id, out
 
 
 def _refused(seq: int, row: AuthorizationItem | None) -> ItemDecision:

@@ -271,10 +271,12 @@ def decide_new(
     scripted: str | None,
     refuse: tuple[AaaError, ...] = (),
     answers: tuple[ItemDecision, ...] | None = None,
+    renews: str | None = None,
 ) -> tuple[str, bytes]:
     """Decide a request as a new authorization and store it; with ``refuse``, store it as a
     refused submission (outcome=error) answering ``answers`` for its items, by default CT for
-    every one. The synchronous answer is its own delivery: nothing is queued."""
+    every one; with ``renews``, as the renewal of that authorization. The synchronous answer
+    is its own delivery: nothing is queued."""
     ev = evaluate(req, services.policies, services.membership, now.date(), scripted)
     by_sequence = {int(i["sequence"]): i for i in req.items}
     cancelled = {r.sequence for r in ev.results if is_cancelled(by_sequence[r.sequence])}
@@ -311,6 +313,7 @@ def decide_new(
         status=status,
         expedited=ev.expedited,
         due_at=due,
+        renews=None if decision.errors else renews,
         current_version=1,
         received_at=now,
         # A synchronous answer is delivered in the HTTP response that carries it.
@@ -333,7 +336,7 @@ def decide_new(
         submission_id=submission_id,
         auth_id=auth_id,
         version=1,
-        kind="update" if req.is_update else "initial",
+        kind="renewal" if renews else "update" if req.is_update else "initial",
         req=req,
         body=body,
         digest=digest,

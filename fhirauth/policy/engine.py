@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from fhirauth.policy.conditions import Condition
 from fhirauth.policy.context import ItemContext
+from fhirauth.policy.duration import Duration
 from fhirauth.policy.loader import Documentation, Policy, Rule
 
 ADVERSE = frozenset({"A2", "A3", "A6"})
@@ -35,6 +37,9 @@ class RuleResult:
     required: tuple[Documentation, ...] = ()
     authorization_url: str | None = None
     excluded: bool = False
+    # The rule's bounds on one authorization, extensions included (valid_for, max_units).
+    valid_for: Duration | None = None
+    max_units: Decimal | None = None
     trace: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -121,6 +126,8 @@ def _decide(
         "trace": trace,
         "required": rule.documentation,
         "authorization_url": rule.authorization_url,
+        "valid_for": rule.valid_for,
+        "max_units": rule.max_units,
     }
     steps: list[dict[str, Any]] = []
     trace["steps"] = steps
@@ -170,6 +177,9 @@ def _decide(
         trace["why"] = "approval criteria not met; a reviewer decides"
         return RuleResult(action="A4", **common)
     period = rule.approve.period_days or policy.approval_period_days
+    start = _start(ctx)
+    if rule.valid_for is not None and start is not None:
+        period = min(period, (rule.valid_for.last_day(start) - start).days + 1)
     common["period_days"] = period
 
     if rule.limit:
@@ -193,8 +203,51 @@ def _decide(
                 authorized_quantity=over.get("authorized_quantity"),
                 authorized_days=over.get("authorized_days"),
             )
+    bounded = _over_bounds(rule, ctx, start)
+    if bounded:
+        steps.append({"step": "bounds", **bounded})
+        trace["why"] = bounded["reason"]
+        return _adverse(
+            policy,
+            "A2",
+            True,  # a benefit's bounds are administrative: no clinical judgement
+            common,
+            reason_code=rule.limit.reason_code if rule.limit else None,
+            reason=bounded["reason"],
+            authorized_quantity=bounded.get("authorized_quantity"),
+            authorized_days=bounded.get("authorized_days"),
+        )
     trace["why"] = rule.description or "approval criteria met"
     return RuleResult(action="A1", **common)
+
+
+def _start(ctx: ItemContext) -> date | None:
+    """The first day of service the item asks for (the service date the conditions see)."""
+    if ctx.requested:
+        return ctx.requested[0]
+    seen = ctx.variables.get("serviceDate")
+    return date.fromisoformat(seen) if isinstance(seen, str) else None
+
+
+def _over_bounds(rule: Rule, ctx: ItemContext, start: date | None) -> dict[str, Any]:
+    """What of the request lies beyond the rule's ``max_units`` and ``valid_for``: the
+    authorized quantity and days, and the sentence that says so (empty: nothing)."""
+    out: dict[str, Any] = {}
+    said = []
+    if rule.max_units is not None and ctx.quantity is not None and ctx.quantity > rule.max_units:
+        out["authorized_quantity"] = rule.max_units
+        said.append(f"at most {rule.max_units.normalize():f} units")
+    if rule.valid_for is not None and ctx.requested and start is not None:
+        allowed = (rule.valid_for.last_day(start) - start).days + 1
+        if (ctx.requested[1] - ctx.requested[0]).days + 1 > allowed:
+            out["authorized_days"] = allowed
+            said.append(f"for at most {rule.valid_for.words()}")
+    if said:
+        out["reason"] = (
+            "The plan authorizes this service " + " and ".join(said) + " per authorization; "
+            "request an extension before the authorization runs out."
+        )
+    return out
 
 
 def _supplied(doc: Documentation, ctx: ItemContext) -> bool:

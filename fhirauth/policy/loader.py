@@ -15,6 +15,7 @@ from marshmallow import ValidationError
 
 from fhirauth.policy.codes import canonical_system
 from fhirauth.policy.conditions import Condition, ConditionError, compile_condition
+from fhirauth.policy.duration import Duration
 from fhirauth.policy.schema import PolicySchema
 
 
@@ -73,6 +74,8 @@ class Rule:
     limit: Limit | None = None
     reason_code: str | None = None
     reason: str | None = None
+    valid_for: Duration | None = None
+    max_units: Decimal | None = None
 
 
 @dataclass
@@ -255,6 +258,8 @@ def _rule(r: dict[str, Any], order: int, where: str) -> Rule:
         limit=limit,
         reason_code=r["reason_code"],
         reason=r["reason"],
+        valid_for=r["valid_for"],
+        max_units=r["max_units"],
     )
 
 

@@ -7,6 +7,8 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
 
+from fhirauth.policy.duration import Duration, parse_duration
+
 _CODE = re.compile(r"^[A-Za-z0-9.]+((-[A-Za-z0-9.]+)+|\*)?$")
 _ID = validate.Regexp(r"^[a-z0-9][a-z0-9-]*$", error="ids are lower-case letters, digits and -")
 RULE_OUTCOMES = ("no-auth", "auth-required", "not-covered")
@@ -24,6 +26,16 @@ class Conditions(fields.Field):
         ):
             raise ValidationError("a FHIRPath expression or a list of them")
         return [i.strip() for i in items]
+
+
+class DurationField(fields.Field):
+    """``valid_for``: how long an authorization may run, ``90d``, ``12w``, ``6mo`` or ``1y``."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Duration:
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
 
 
 class IdentifierSchema(Schema):
@@ -114,6 +126,11 @@ class RuleSchema(Schema):
     limit = fields.Nested(LimitSchema, load_default=None)
     reason_code = fields.String(load_default=None)
     reason = fields.String(load_default=None)
+    # The bounds of what one authorization under this rule may hold, extensions included.
+    valid_for = DurationField(load_default=None)
+    max_units = fields.Decimal(
+        load_default=None, validate=validate.Range(min=0, min_inclusive=False)
+    )
 
     @validates_schema
     def _outcome_fits(self, data: dict[str, Any], **_: Any) -> None:
@@ -125,7 +142,11 @@ class RuleSchema(Schema):
                 "a not-covered rule needs reason_code (X12 886) and reason", "reason"
             )
         if data["outcome"] != "auth-required":
-            extra = [k for k in ("documentation", "approve", "deny", "limit") if data.get(k)]
+            extra = [
+                k
+                for k in ("documentation", "approve", "deny", "limit", "valid_for", "max_units")
+                if data.get(k)
+            ]
             if extra:
                 raise ValidationError(f"only auth-required rules take {', '.join(extra)}", extra[0])
 

@@ -73,6 +73,8 @@ class Authorization(Base):
     # CMS-0057-F: a decision is due 72 hours (expedited) or 7 days (standard) after receipt.
     due_at: Mapped[datetime | None]
     documentation_received_at: Mapped[datetime | None]
+    # A renewal (X12 1322 R) is an authorization of its own that follows this one.
+    renews: Mapped[str | None] = mapped_column(ForeignKey("authorization.id"), index=True)
 
     items: Mapped[list[AuthorizationItem]] = relationship(
         back_populates="authorization", order_by="AuthorizationItem.sequence"
@@ -104,8 +106,47 @@ class AuthorizationItem(Base):
     content: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # Documentation asked of the provider and not yet supplied: [{code|questionnaire, description}]
     requested_documents: Mapped[list[Any] | None] = mapped_column(JSON)
+    # The lifecycle of what was certified (decision/lifecycle.py): active, exhausted,
+    # cancelled or superseded, kept on every write; "expired" is read off the clock.
+    # None for an item that was never certified (pended, denied, no authorization needed).
+    status: Mapped[str | None] = mapped_column(String(16))
+    # Units billed against it (claims recorded by $check-authorization).
+    used_quantity: Mapped[str | None] = mapped_column(String(32))
+    # The renewal that took its place.
+    superseded_by: Mapped[str | None] = mapped_column(String(32))
 
     authorization: Mapped[Authorization] = relationship(back_populates="items")
+
+
+class RecordedClaim(Base):
+    """A billed Claim whose units $check-authorization recorded: once per client and Claim
+    identifier, so a retry consumes nothing more and is answered as the first time."""
+
+    __tablename__ = "billing_claim"
+    __table_args__ = (
+        UniqueConstraint("principal", "claim_identifier", name="uq_billing_claim_identifier"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    principal: Mapped[str] = mapped_column(String(128))
+    claim_identifier: Mapped[str] = mapped_column(String(512))
+    recorded_at: Mapped[datetime]
+    # The Parameters answered when it was recorded, replayed to a retry.
+    response: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class BillingUsage(Base):
+    """The ledger: units one line of a recorded claim consumed of one authorized item."""
+
+    __tablename__ = "billing_usage"
+    __table_args__ = (Index("ix_billing_usage_item", "authorization_id", "item_sequence"),)
+
+    billing_claim_id: Mapped[str] = mapped_column(ForeignKey("billing_claim.id"), primary_key=True)
+    line_sequence: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    authorization_id: Mapped[str] = mapped_column(ForeignKey("authorization.id"))
+    item_sequence: Mapped[int] = mapped_column(Integer)
+    units: Mapped[str] = mapped_column(String(32))
+    service_date: Mapped[date | None] = mapped_column(Date)
 
 
 class Submission(Base):

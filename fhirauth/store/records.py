@@ -14,6 +14,7 @@ from sqlalchemy import Table, inspect
 from sqlalchemy.orm import Mapper, Session
 
 from fhirauth.decision.decide import CERTIFIED, ItemDecision
+from fhirauth.decision.lifecycle import stored_status
 from fhirauth.fhir.bundle import PasRequest
 from fhirauth.principal import Principal
 from fhirauth.store.models import AuthorizationItem, Base, DecisionEvent, Submission
@@ -34,7 +35,11 @@ def fill_item(
     row.issue_date = d.issue_date
     row.reason_code, row.reason = d.reason_code, d.reason
     row.rule_id = d.rule_id
-    row.authorized_quantity = str(d.authorized_quantity) if d.authorized_quantity else None
+    authorized = d.authorized_quantity
+    if authorized is None and d.certified:
+        # What was certified is what was asked for, unless the decision says otherwise.
+        authorized = requested_quantity(content if content is not None else row.content)
+    row.authorized_quantity = str(authorized) if authorized is not None else None
     row.requested_start, row.requested_end = d.requested or (None, None)
     row.recommendation = d.recommendation
     row.requested_documents = [
@@ -43,7 +48,35 @@ def fill_item(
     ] or None
     if content is not None:
         row.content = content
+    refresh_status(row)
     return row
+
+
+def decimal_or_none(value: Any) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        return None
+    try:
+        number = Decimal(str(value))
+    except ArithmeticError:
+        return None
+    return number if number.is_finite() else None
+
+
+def requested_quantity(item: dict[str, Any] | None) -> Decimal | None:
+    """The quantity a Claim.item asks for (its ``quantity.value``)."""
+    quantity = (item or {}).get("quantity")
+    return decimal_or_none(quantity.get("value")) if isinstance(quantity, dict) else None
+
+
+def refresh_status(row: AuthorizationItem) -> None:
+    """Keep the item's lifecycle status (decision/lifecycle.py) in step with its decision."""
+    row.status = stored_status(
+        row.review_action,
+        row.authorization_number,
+        decimal_or_none(row.authorized_quantity),
+        decimal_or_none(row.used_quantity),
+        row.superseded_by,
+    )
 
 
 def stored_decision(row: AuthorizationItem) -> ItemDecision:

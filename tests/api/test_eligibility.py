@@ -223,14 +223,15 @@ def test_nothing_is_stored(client: FlaskClient, services: Services) -> None:
 
 def request_bundles() -> list[Path]:
     """Every initial PAS request Bundle in examples/, the error example included (not the
-    updates, cancellations and inquiries, which follow one of them)."""
+    updates, cancellations and inquiries, which follow one of them, nor billing claims)."""
     out = []
     for path in sorted(EXAMPLES.rglob("*.json")):
         data = json.loads(path.read_text())
         first = data["entry"][0]["resource"] if data.get("resourceType") == "Bundle" else {}
         profiles = " ".join((first.get("meta") or {}).get("profile") or [])
         follows = "claim-update" in profiles or "claim-inquiry" in profiles or "related" in first
-        if first.get("resourceType") == "Claim" and not follows:
+        billing = first.get("use") == "claim"
+        if first.get("resourceType") == "Claim" and not follows and not billing:
             out.append(path)
     return out
 

@@ -24,6 +24,7 @@ def test_the_capability_statement_instantiates_pas_and_lists_what_we_serve(
     assert [op["definition"] for op in resources["Claim"]["operation"]] == [
         "http://hl7.org/fhir/us/davinci-pas/OperationDefinition/Claim-submit|2.2.1",
         "http://hl7.org/fhir/us/davinci-pas/OperationDefinition/Claim-inquiry|2.2.1",
+        "http://fhirauth.test/fhir/OperationDefinition/Claim-check-authorization",
     ]
     (eligibility,) = resources["CoverageEligibilityRequest"]["operation"]
     assert eligibility["definition"] == (
@@ -49,9 +50,10 @@ def test_every_advertised_route_answers(client: FlaskClient) -> None:
 def test_our_own_operation_definitions_are_served_at_their_canonical(client: FlaskClient) -> None:
     from fhir.resources.R4B.operationdefinition import OperationDefinition
 
-    url = "http://fhirauth.test/fhir/OperationDefinition/CoverageEligibilityRequest-submit"
-    got = client.get(url.removeprefix("http://fhirauth.test"))
-    assert got.status_code == 200
-    OperationDefinition.model_validate(got.get_json())
-    assert got.get_json()["url"] == url
+    for name in ("CoverageEligibilityRequest-submit", "Claim-check-authorization"):
+        url = f"http://fhirauth.test/fhir/OperationDefinition/{name}"
+        got = client.get(url.removeprefix("http://fhirauth.test"))
+        assert got.status_code == 200
+        OperationDefinition.model_validate(got.get_json())
+        assert got.get_json()["url"] == url
     assert client.get("/fhir/OperationDefinition/..%2Fsecret").status_code == 404

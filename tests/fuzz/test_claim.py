@@ -19,7 +19,7 @@ from tests.fuzz.mutations import mutated, sweep
 SUBMIT_SEEDS = [
     json.loads(p.read_text())
     for p in sorted(EXAMPLES.rglob("*.json"))
-    if p.parent.name not in ("eligibility", "inquiry", "attachments")
+    if p.parent.name not in ("eligibility", "inquiry", "attachments", "billing")
 ]
 INQUIRY_SEEDS = [json.loads(p.read_text()) for p in sorted((EXAMPLES / "inquiry").glob("*.json"))]
 SUBMIT = "/fhir/Claim/$submit"

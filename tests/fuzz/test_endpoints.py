@@ -10,6 +10,8 @@ FUZZED = {
     ("POST", "/fhir/Claim/$inquire"),
     ("POST", "/fhir/pas/v2.0.1/Claim/$submit"),
     ("POST", "/fhir/pas/v2.0.1/Claim/$inquire"),
+    ("POST", "/fhir/Claim/$check-authorization"),  # test_billing.py
+    ("POST", "/fhir/pas/v2.0.1/Claim/$check-authorization"),
     ("POST", "/fhir/$submit-attachment"),  # test_documents.py
     ("POST", "/fhir/CoverageEligibilityRequest/$submit"),
     ("POST", "/fhir/Subscription"),  # test_subscription.py
