@@ -50,6 +50,8 @@ SKIPPED = {
     "fhirauth packages install": "downloads FHIR packages from packages.fhir.org and a made-up "
     "registry (no network in tests); tests/test_cli_packages.py runs these commands against a "
     "local registry",
+    "bench/submit.py --quick": "installs wrk and benchmarks for minutes, which needs the "
+    "machine to itself",
 }
 # Parts of a server line that are not run (the test uses this checkout's package).
 INSTALL_STEPS = ("python3 -m venv", "/pip install")
