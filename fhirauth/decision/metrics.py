@@ -166,12 +166,15 @@ def _class(rows: list[RequestRow]) -> dict[str, Any]:
     }
 
 
-def metrics(rows: Iterable[RequestRow], year: int, as_of: datetime) -> dict[str, Any]:
-    """The report of ``year`` from the requests received in it, as the data stand at
-    ``as_of``."""
+def metrics(
+    rows: Iterable[RequestRow], year: int, as_of: datetime, policy: str | None = None
+) -> dict[str, Any]:
+    """The report of ``year`` from the requests received in it (of ``policy`` only, if the
+    rows were read so), as the data stand at ``as_of``."""
     everything = list(rows)
     return {
         "year": year,
+        "policy": policy,
         "asOf": as_of.isoformat(),
         "standard": _class([r for r in everything if not r.expedited]),
         "expedited": _class([r for r in everything if r.expedited]),

@@ -54,6 +54,8 @@ class Authorization(Base):
     __table_args__ = (
         Index("ix_authorization_status_due", "status", "due_at"),
         Index("ix_authorization_undelivered", "delivered_at", "decided_at"),
+        # The yearly CMS metrics read a year of requests by receipt.
+        Index("ix_authorization_received", "received_at"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)

@@ -46,6 +46,7 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("review_extended_at", sa.DateTime(timezone=True), nullable=True)
         )
+        batch_op.create_index("ix_authorization_received", ["received_at"], unique=False)
     op.create_table(
         "appeal",
         sa.Column("id", sa.String(length=32), nullable=False),
@@ -100,6 +101,7 @@ def downgrade() -> None:
     op.drop_index("ix_appeal_authorization", table_name="appeal")
     op.drop_table("appeal")
     with op.batch_alter_table("authorization", schema=None) as batch_op:
+        batch_op.drop_index("ix_authorization_received")
         batch_op.drop_column("review_extended_at")
         batch_op.drop_column("determination")
         batch_op.drop_column("determined_at")
