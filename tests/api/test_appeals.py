@@ -25,7 +25,7 @@ from fhirauth.store.models import (
     DecisionEvent,
     OutboxEvent,
 )
-from tests.auth.helpers import Register, TokenFor, bearer
+from tests.auth.helpers import Register, TokenFor, bearer, requestor, with_sender
 from tests.conftest import EXAMPLES, NOW
 from tests.notifications.helpers import subscription
 from tests.pas import assert_pas_response, review_actions
@@ -276,18 +276,33 @@ def test_the_reviewer_who_denied_an_item_does_not_decide_its_appeal(
 
 
 def test_a_client_appeals_only_its_own_organizations_authorizations(
-    secure: FlaskClient, register: Register, token_for: TokenFor
+    secure: FlaskClient, secure_services: Services, register: Register, token_for: TokenFor
 ) -> None:
-    ours = bearer(token_for(register()))
-    theirs = bearer(
-        token_for(register(organizations=("http://hl7.org/fhir/sid/us-npi|1952488215",)))
+    npi = "http://hl7.org/fhir/sid/us-npi"
+    ours = bearer(
+        token_for(register(organizations=(f"{npi}|1629504816",), sender_ids=("CAMELDERM",)))
     )
-    request = load("approve-ct-head.json")
-    post(secure, request, **ours)
-    foreign = secure.post(
+    theirs = bearer(
+        token_for(register(organizations=(f"{npi}|1952488215",), sender_ids=("LAKESIDE01",)))
+    )
+    request = load(DENIED)
+    ref = ref_of(post(secure, request, **ours))
+    # Another provider's client, sending the same appeal as its own organization: it names a
+    # Claim of an authorization it may not see, so nothing matches (X12 901 AA).
+    foreign = with_sender(appeal_of(request, 1), "LAKESIDE01")
+    requestor(foreign)["identifier"] = [{"system": npi, "value": "1952488215"}]
+    cr = post(secure, foreign, **theirs)["entry"][0]["resource"]
+    assert cr["outcome"] == "error" and cr["error"][0]["code"]["coding"][0]["code"] == "AA"
+    # Sent as the owner's organization, it is refused before anything is read.
+    as_owner = secure.post(
         "/fhir/Claim/$submit",
         data=json.dumps(appeal_of(request, 1)),
         content_type=FHIR_JSON,
         headers=theirs,
     )
-    assert foreign.status_code == 403  # not its provider: refused before anything is read
+    assert as_owner.status_code == 403
+    with secure_services.sessions() as session:
+        assert session.scalars(select(Appeal)).all() == []
+        auth = session.scalar(select(Authorization).where(Authorization.pre_auth_ref == ref))
+        assert auth is not None and auth.status == "denied" and auth.current_version == 1
+    assert review_actions(post(secure, appeal_of(request, 1), **ours)) == {1: "A4"}
