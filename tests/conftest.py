@@ -7,6 +7,7 @@ test gets its own PostgreSQL schema in that database instead.
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -18,6 +19,7 @@ from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
+from werkzeug.serving import make_server
 
 from fhirauth import create_app
 from fhirauth.clock import fixed_clock
@@ -74,6 +76,17 @@ def app(services: Services) -> Flask:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture
+def server_url(app: Flask) -> Iterator[str]:
+    """The app served over real HTTP on loopback, for the commands that call a server."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/fhir"
+    server.shutdown()
+    thread.join()
 
 
 @pytest.fixture

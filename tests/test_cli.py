@@ -4,28 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
 from click.testing import CliRunner
-from flask import Flask
-from werkzeug.serving import make_server
 
 from fhirauth.cli import main
 from tests.conftest import EXAMPLES
-
-
-@pytest.fixture
-def server_url(app: Flask) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/fhir"
-    server.shutdown()
-    thread.join()
 
 
 def test_submit_prints_each_items_decision_number_and_reason(

@@ -64,6 +64,15 @@ EXPECT: dict[str, list[str]] = {
         "units-exceeded: Billed 45",
     ],
     "fhirauth report expiring": ["90837"],
+    "deny-cosmetic-hair-transplant-appeal.json | awk": [
+        "denied by rule:cosmetic-hair-transplant",
+        "item 1: A4",
+        "item 1: A1",
+        "# Prior authorization metrics",
+        "| approved after appeal |",
+        "code,system,description,applies_when,documentation,policy",
+    ],
+    "/extend": ['"reviewExtendedAt"', '"dueAt"'],
     "fhirauth check examples/billing/*.json": ["units-exceeded", "place-differs", "code-differs"],
     # README: Quick start, Try it, Endpoints
     "submit examples/*.json": [

@@ -96,3 +96,29 @@ def update_of(
         "value": f"{bundle['identifier']['value'].split('-U')[0]}-U{n}",
     }
     return bundle
+
+
+def certify(node: dict[str, Any], code: str) -> None:
+    """Set the X12 1322 certificationType of a Claim or item to ``code``."""
+    ext = [e for e in node.get("extension", []) if e["url"] == PAS + "extension-certificationType"]
+    concept = {"coding": [{"system": CERT_TYPE, "code": code}]}
+    if ext:
+        ext[0]["valueCodeableConcept"] = concept
+    else:
+        node.setdefault("extension", []).append(
+            {"url": PAS + "extension-certificationType", "valueCodeableConcept": concept}
+        )
+
+
+def appeal_of(
+    previous: dict[str, Any], n: int, *, kind: str = "2", items: tuple[int, ...] = ()
+) -> dict[str, Any]:
+    """The n-th update of ``previous`` as an appeal (certificationType ``kind``: 1 immediate,
+    2 standard): of the whole request, or with ``items``, of those items only."""
+    bundle = update_of(previous, n)
+    claim = bundle["entry"][0]["resource"]
+    if not items:
+        certify(claim, kind)
+    for seq in items:
+        certify(next(i for i in claim["item"] if i["sequence"] == seq), kind)
+    return bundle

@@ -1,5 +1,5 @@
 """Payer-side admin API at ``/admin`` (JSON, not FHIR): decision traces, the reviewer queue
-(decide a pended item, reopen a final one) and the sandbox."""
+(decide a pended item, reopen a final one, extend the review time) and the sandbox."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from marshmallow import Schema, ValidationError, fields, validate
 from fhirauth import sandbox
 from fhirauth.api.auth import current_principal
 from fhirauth.api.fhir import json_body
+from fhirauth.decision.clocks import MAX_REVIEW_EXTENSION
 from fhirauth.errors import Invalid, Issue, Unsupported, invalid
 from fhirauth.fhir.strict_json import load_json
-from fhirauth.operations import authorizations, review
+from fhirauth.operations import authorizations, review, review_time
 from fhirauth.principal import ANONYMOUS
 from fhirauth.services import Services
 from fhirauth.store import repository
@@ -138,7 +139,7 @@ def _from_token(_: Any) -> None:
 
 def _said(value: str) -> None:
     if not value.strip():
-        raise ValidationError("say why the decision is reopened")
+        raise ValidationError("say why, in words")
 
 
 class ReviewerSchema(Schema):
@@ -169,6 +170,17 @@ class ReopenSchema(Schema):
     item = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=9999))
     reason = fields.String(required=True, validate=[validate.Length(min=1, max=2000), _said])
     reviewer = fields.Nested(ReviewerSchema, load_default=dict)
+
+
+class ExtendSchema(Schema):
+    """How many days more the review may take, and why (kept in the decision trace)."""
+
+    days = fields.Integer(
+        required=True,
+        strict=True,
+        validate=validate.Range(min=1, max=MAX_REVIEW_EXTENSION.days),
+    )
+    reason = fields.String(required=True, validate=[validate.Length(min=1, max=2000), _said])
 
 
 @bp.get("/review/queue")
@@ -227,3 +239,17 @@ def review_reopen(key: str) -> Response:
         )
     g.audit_detail = f"item {body['item']} reopened (the reason is in the decision trace)"
     return Response(out, mimetype="application/fhir+json")
+
+
+@bp.post("/review/<key>/extend")
+def review_extend(key: str) -> Response:
+    """Extend the review time of a pended request (or of its open appeal) by ``days``, at
+    most 14 in all past the CMS window; answers the case with its new due time."""
+    body = load(ExtendSchema())
+    svc = services()
+    with svc.sessions.begin() as session:
+        out = review_time.extend(
+            session, key, body["days"], body["reason"].strip(), current_principal(), svc
+        )
+    g.audit_detail = f"review time extended by {body['days']} days, due {out['dueAt'][:16]}"
+    return jsonify(out)

@@ -70,6 +70,7 @@ ROUTE_SCOPES: dict[tuple[str, str], str] = {
     ("GET", "/admin/review/<key>"): ADMIN_SCOPE,
     ("POST", "/admin/review/<key>/decisions"): ADMIN_SCOPE,
     ("POST", "/admin/review/<key>/reopen"): ADMIN_SCOPE,
+    ("POST", "/admin/review/<key>/extend"): ADMIN_SCOPE,
     ("GET", "/admin/sandbox/scripts"): ADMIN_SCOPE,
     ("POST", "/admin/sandbox/scripts"): ADMIN_SCOPE,
     ("DELETE", "/admin/sandbox/scripts"): ADMIN_SCOPE,

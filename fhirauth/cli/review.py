@@ -45,6 +45,8 @@ def _queue_lines(body: dict[str, Any]) -> list[str]:
     lines = []
     for case in body["pended"]:
         flags = ["EXPEDITED" if case["expedited"] else "standard", case["urgency"]]
+        if case.get("appeal"):
+            flags.append(f"APPEAL (certificationType {case['appeal']['certificationType']})")
         if case.get("documentationReceivedAt"):
             flags.append("documentation received")
         lines.append(
@@ -98,6 +100,15 @@ def review_show(key: str, url: str) -> None:
         f"{'expedited' if case['expedited'] else 'standard'}, due {case['dueAt'][:16]} "
         f"({case['urgency']})"
     )
+    appeal = case.get("appeal")
+    if appeal:
+        denied = ", ".join(
+            f"item {i['sequence']} (denied by {', '.join(i['deniedBy']) or 'nobody recorded'})"
+            for i in appeal["items"]
+        )
+        click.echo(f"  appeal {appeal['id']} received {appeal['receivedAt'][:16]}: {denied}")
+    if case.get("reviewExtendedAt"):
+        click.echo(f"  review time extended on {case['reviewExtendedAt'][:16]}")
     for item in case["items"]:
         line = f"  item {item['sequence']}: {item['reviewAction']}  {item['code']}"
         if item.get("recommendation"):
@@ -189,6 +200,31 @@ def review_reopen(key: str, sequence: int, reason: str, npi: str | None, url: st
     if npi:
         payload["reviewer"] = {"npi": npi}
     _review_post(url, f"{key}/reopen", payload)
+
+
+@review.command("extend")
+@auth_options
+@click.argument("key")
+@click.option(
+    "--days",
+    required=True,
+    type=click.IntRange(1, 14),
+    help="How many days more (at most 14 in all past the CMS window).",
+)
+@click.option("--reason", required=True, help="Why the review takes longer (audited).")
+@url_option
+def review_extend(key: str, days: int, reason: str, url: str) -> None:
+    """Extend the time for reviewing a pended request (or its open appeal): its CMS due time,
+    not what was authorized (that is certificationType 4). Prints the new due time."""
+    case = call_or_exit(
+        "POST",
+        url,
+        f"/admin/review/{key}/extend",
+        payload={"days": days, "reason": reason},
+        timeout=60,
+    )
+    what = "appeal" if case.get("appeal") else "request"
+    click.echo(f"{case['preAuthRef']}: {what} due {case['dueAt'][:16]} ({case['urgency']})")
 
 
 def _review_post(url: str, path: str, payload: dict[str, Any]) -> None:

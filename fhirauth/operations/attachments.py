@@ -25,7 +25,7 @@ from fhirauth.decision.decide import decide
 from fhirauth.errors import Invalid, Issue, NotFound, invalid
 from fhirauth.fhir.bundle import load_json, model_issues, parse_request
 from fhirauth.membership import member_id
-from fhirauth.operations import review
+from fhirauth.operations import appeals, review
 from fhirauth.operations.pipeline import evaluate
 from fhirauth.principal import Principal
 from fhirauth.services import Services
@@ -240,7 +240,9 @@ def reevaluate(
     results = {r.sequence: r for r in ev.results}
     contexts = {c.sequence: c for c in ev.contexts}
     auth.documentation_received_at = now
-    pended = [row for row in auth.items if row.review_action == "A4"]
+    # Items under appeal are for their reviewer: documents are kept for them, not decided.
+    appealed = appeals.under_appeal(session, auth.id)
+    pended = [r for r in auth.items if r.review_action == "A4" and r.sequence not in appealed]
     redo = [
         results[r.sequence]
         for r in pended

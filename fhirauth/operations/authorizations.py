@@ -8,8 +8,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fhirauth.operations import appeals
 from fhirauth.operations.review import find
-from fhirauth.store.models import DecisionEvent, Submission
+from fhirauth.store.models import Appeal, DecisionEvent, Submission
 
 
 def _day(value: Any) -> str | None:
@@ -32,6 +33,11 @@ def summary(session: Session, key: str) -> dict[str, Any]:
         "receivedAt": _day(auth.received_at),
         "decidedAt": _day(auth.decided_at),
         "deliveredAt": _day(auth.delivered_at),
+        "dueAt": _day(auth.due_at),
+        # What the CMS-0057-F metrics count (README "CMS-0057-F metrics").
+        "determinedAt": _day(auth.determined_at),
+        "determination": auth.determination,
+        "reviewExtendedAt": _day(auth.review_extended_at),
         "items": [
             {
                 "sequence": i.sequence,
@@ -63,6 +69,15 @@ def summary(session: Session, key: str) -> dict[str, Any]:
                 select(Submission)
                 .where(Submission.authorization_id == auth.id)
                 .order_by(Submission.received_at, Submission.id)
+            )
+        ],
+        # Each appeal, oldest first: the denials it appealed, its clock and outcome.
+        "appeals": [
+            appeals.summary(a)
+            for a in session.scalars(
+                select(Appeal)
+                .where(Appeal.authorization_id == auth.id)
+                .order_by(Appeal.received_at, Appeal.id)
             )
         ],
     }

@@ -30,6 +30,7 @@ from fhirauth.decision.decide import CERTIFIED, AaaError, Decision, ItemDecision
 from fhirauth.decision.lifecycle import ACTIVE, EXHAUSTED, extend
 from fhirauth.fhir.bundle import PasRequest
 from fhirauth.fhir.extensions import extension_value
+from fhirauth.operations import appeals
 from fhirauth.operations.pipeline import (
     decide_new,
     evaluate,
@@ -44,6 +45,7 @@ from fhirauth.principal import Principal
 from fhirauth.services import Services
 from fhirauth.store.models import Authorization, AuthorizationItem, DecisionEvent
 from fhirauth.store.records import (
+    determine,
     fill_item,
     item_event,
     refresh_status,
@@ -112,6 +114,15 @@ def apply_update(
         return renew(session, req, auth, body, digest, principal, services, now, scripted)
 
     rows = {row.sequence: row for row in auth.items}
+    if appeals.is_appeal(claim):
+        why = appeals.refusal(session, req, auth)
+        if why is None:
+            return appeals.receive(session, req, auth, body, digest, principal, services, now)
+        error = AaaError(UPDATE_NOT_ALLOWED, why, related_path, "N")
+        answers = tuple(_refused(seq, rows.get(seq)) for seq in sorted(submitted))
+        return decide_new(
+            session, req, body, digest, principal, services, now, scripted, (error,), answers
+        )
     version = auth.current_version + 1
     events = []
     error = None
@@ -140,12 +151,14 @@ def apply_update(
     results = {r.sequence: r for r in ev.results}
     redo = []
     claim_types = own_certification_types(claim)
+    # Items under appeal wait for their reviewer, whatever the update says of them.
+    appealed = appeals.under_appeal(session, auth.id)
     for seq, item in submitted.items():
         row = rows.get(seq)
         asks = claim_types | own_certification_types(item)
         if whole_cancel or is_cancelled(item):
             answers[seq] = _cancelled(seq, row, item, claim, now)
-        elif row is not None and row.review_action == "C":
+        elif row is not None and (row.review_action == "C" or seq in appealed):
             answers[seq] = stored_decision(row)
         elif row is not None and row.review_action == "A3":
             answers[seq] = stored_decision(row)  # a denied item is not updated
@@ -207,6 +220,8 @@ def apply_update(
     if auth.status != "pended":
         auth.decided_at = auth.decided_at or now
         auth.delivered_at = now
+    determine(auth, actions, now)
+    appeals.settle(session, auth, now, "provider:cancel")
     submission_id = services.ids()
     store_submission(
         session,

@@ -57,6 +57,7 @@ from fhirauth.store.models import (
 )
 from fhirauth.store.records import (
     claim_identifiers,
+    determine,
     error_event,
     fill_item,
     insert_new,
@@ -321,6 +322,7 @@ def decide_new(
         delivered_at=decided,
         updated_at=now,
     )
+    determine(auth, [d.action for d in decision.items], now)
     contexts = {c.sequence: c for c in ev.contexts}
     # A request the payer could not process had nothing authorized.
     items = [

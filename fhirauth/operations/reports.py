@@ -1,11 +1,9 @@
-"""Reports for the payer's staff, read from the store: authorizations about to end.
-
-(``report metrics`` and ``report pa-list``, CMS-0057-F's yearly numbers and the list of
-services that need authorization, belong here too.)"""
+"""Reports for the payer's staff, read from the store: authorizations about to end, and the
+rows CMS-0057-F's yearly metrics are computed from (``decision/metrics.py``)."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -13,7 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fhirauth.decision.lifecycle import ACTIVE, remaining
-from fhirauth.store.models import Authorization, AuthorizationItem, Submission
+from fhirauth.decision.metrics import RequestRow
+from fhirauth.store.models import Appeal, Authorization, AuthorizationItem, Submission
 from fhirauth.store.records import decimal_or_none
 
 
@@ -64,3 +63,61 @@ def expiring(session: Session, today: date, horizon: date) -> list[dict[str, Any
 
 def horizon_of(today: date, days: int) -> date:
     return today + timedelta(days=days)
+
+
+def metric_rows(session: Session, year: int, policy: str | None = None) -> list[RequestRow]:
+    """Every request received in ``year`` (UTC), of one policy (plan) if given, with its
+    latest decided appeal's outcome and its open appeal."""
+    start = datetime(year, 1, 1, tzinfo=UTC)
+    end = datetime(year + 1, 1, 1, tzinfo=UTC)
+    where = [Authorization.received_at >= start, Authorization.received_at < end]
+    if policy is not None:
+        where.append(Authorization.policy_id == policy)
+    in_year = select(Authorization.id).where(*where)
+    decided: dict[str, str] = {}
+    opened: dict[str, tuple[datetime, datetime]] = {}
+    for auth_id, outcome, received, due, decided_at in session.execute(
+        select(
+            Appeal.authorization_id,
+            Appeal.outcome,
+            Appeal.received_at,
+            Appeal.due_at,
+            Appeal.decided_at,
+        )
+        .where(Appeal.authorization_id.in_(in_year))
+        .order_by(Appeal.received_at, Appeal.id)
+    ):
+        if decided_at is None:
+            opened[auth_id] = (received, due)
+        elif outcome is not None:
+            decided[auth_id] = outcome  # the latest decided wins
+    return [
+        RequestRow(
+            id=row.id,
+            pre_auth_ref=row.pre_auth_ref,
+            expedited=row.expedited,
+            status=row.status,
+            received_at=row.received_at,
+            due_at=row.due_at,
+            determined_at=row.determined_at,
+            determination=row.determination,
+            review_extended=row.review_extended_at is not None,
+            appeal_outcome=decided.get(row.id),
+            open_appeal=opened.get(row.id),
+        )
+        for row in session.execute(
+            select(
+                Authorization.id,
+                Authorization.pre_auth_ref,
+                Authorization.expedited,
+                Authorization.status,
+                Authorization.received_at,
+                Authorization.due_at,
+                Authorization.determined_at,
+                Authorization.determination,
+                Authorization.review_extended_at,
+            )
+            .where(*where)
+            .order_by(Authorization.received_at, Authorization.id)
+        )
+    ]

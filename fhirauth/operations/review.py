@@ -13,7 +13,7 @@ recorded as such.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -26,18 +26,20 @@ from fhirauth.decision import clocks
 from fhirauth.decision.decide import REVIEW_ACTIONS, Decision, ItemDecision, item_number
 from fhirauth.errors import FhirError, Forbidden, Issue, NotFound, invalid
 from fhirauth.fhir.bundle import PasRequest, parse_request
+from fhirauth.operations import appeals
 from fhirauth.operations.pipeline import REFUSED, notify, render, store_version
 from fhirauth.policy import Documentation
 from fhirauth.principal import Principal
 from fhirauth.services import Services
 from fhirauth.store.models import (
+    Appeal,
     Authorization,
     AuthorizationItem,
     Client,
     DecisionEvent,
     Submission,
 )
-from fhirauth.store.records import fill_item, item_event, status_of, stored_decision
+from fhirauth.store.records import determine, fill_item, item_event, status_of, stored_decision
 
 ACTIONS = ("approve", "modify", "deny", "request-info")
 PENDED = "A4"  # the only review action a reviewer decides; every other one is final
@@ -103,9 +105,9 @@ def find(session: Session, key: str, *, lock: bool = False) -> Authorization:
     return auth
 
 
-def _conflict(diagnostics: str) -> FhirError:
-    """409: the item is not in a state this action applies to."""
-    return FhirError([Issue("business-rule", diagnostics, ("item",))], 409)
+def conflict(diagnostics: str, where: str = "item") -> FhirError:
+    """409: the item (or ``where``) is not in a state this action applies to."""
+    return FhirError([Issue("business-rule", diagnostics, (where,))], 409)
 
 
 def _reviewable(
@@ -116,11 +118,11 @@ def _reviewable(
     cancelled the item."""
     auth = find(session, key, lock=True)
     if auth.status == REFUSED:
-        raise _conflict(
+        raise conflict(
             f"{key} is a refused submission (outcome error), not an authorization: there is "
             "nothing to decide or reopen; the provider sends a corrected request"
         )
-    if not principal.anonymous and _own(session, auth, principal):
+    if not principal.anonymous and is_own(session, auth, principal):
         raise Forbidden(
             "This client submitted this request, or acts for its requesting organization: a "
             "client never decides or reopens its own request"
@@ -129,14 +131,14 @@ def _reviewable(
     if row is None:
         raise invalid(f"authorization {key} has no item {sequence}", "item")
     if row.review_action == "C":
-        raise _conflict(
+        raise conflict(
             f"item {sequence} of {key} was cancelled by the provider (C): it is neither decided "
             "nor reopened; the provider sends a new request"
         )
     return auth, row
 
 
-def _own(session: Session, auth: Authorization, principal: Principal) -> bool:
+def is_own(session: Session, auth: Authorization, principal: Principal) -> bool:
     """Did this principal submit any request of the authorization, or does it act for the
     requesting organization of one?"""
     submissions = session.execute(
@@ -160,17 +162,31 @@ def latest_submission(session: Session, auth: Authorization) -> Submission:
     return sub
 
 
-def _case(auth: Authorization, now: datetime) -> dict[str, Any]:
+def running_clock(auth: Authorization, appeal: Appeal | None) -> tuple[datetime, datetime, bool]:
+    """The CMS clock a case runs under: its open appeal's, else the request's: received,
+    due, expedited."""
+    if appeal is not None:
+        return appeal.received_at, appeal.due_at, appeal.expedited
     due = auth.due_at or clocks.due_at(auth.received_at, auth.expedited)
+    return auth.received_at, due, auth.expedited
+
+
+def case(auth: Authorization, now: datetime, appeal: Appeal | None = None) -> dict[str, Any]:
+    """A case in the queue, under the clock it runs on (an open appeal's, if any)."""
+    received, due, expedited = running_clock(auth, appeal)
     return {
         "id": auth.id,
         "preAuthRef": auth.pre_auth_ref,
         "status": auth.status,
-        "expedited": auth.expedited,
-        "receivedAt": auth.received_at.isoformat(),
+        "expedited": expedited,
+        "receivedAt": received.isoformat(),
         "dueAt": due.isoformat(),
-        "urgency": clocks.urgency(auth.received_at, due, now),
+        "urgency": clocks.urgency(received, due, now),
         "hoursLeft": round((due - now).total_seconds() / 3600, 1),
+        "appeal": appeals.summary(appeal) if appeal is not None else None,
+        "reviewExtendedAt": auth.review_extended_at.isoformat()
+        if auth.review_extended_at
+        else None,
         "decidedAt": auth.decided_at.isoformat() if auth.decided_at else None,
         "deliveredAt": auth.delivered_at.isoformat() if auth.delivered_at else None,
         "documentationReceivedAt": auth.documentation_received_at.isoformat()
@@ -183,7 +199,18 @@ def _case(auth: Authorization, now: datetime) -> dict[str, Any]:
 def queue(session: Session, now: datetime, *, overdue_only: bool = False) -> dict[str, Any]:
     """Pended authorizations by due time, and decisions made but not yet delivered."""
     pended = session.scalars(select(Authorization).where(Authorization.status == "pended")).all()
-    cases = sorted((_case(a, now) for a in pended), key=lambda c: c["dueAt"])
+    open_appeals = {
+        a.authorization_id: a
+        for a in session.scalars(
+            select(Appeal).where(
+                Appeal.decided_at.is_(None),
+                Appeal.authorization_id.in_(
+                    select(Authorization.id).where(Authorization.status == "pended")
+                ),
+            )
+        )
+    }
+    cases = sorted((case(a, now, open_appeals.get(a.id)) for a in pended), key=lambda c: c["dueAt"])
     if overdue_only:
         cases = [c for c in cases if c["urgency"] != "on-time"]
     undelivered = session.scalars(
@@ -196,7 +223,7 @@ def queue(session: Session, now: datetime, *, overdue_only: bool = False) -> dic
     return {
         "pended": cases,
         "undelivered": sorted(
-            (_case(a, now) for a in undelivered), key=lambda c: c["decidedAt"] or ""
+            (case(a, now) for a in undelivered), key=lambda c: c["decidedAt"] or ""
         ),
     }
 
@@ -215,7 +242,7 @@ def show(session: Session, key: str, now: datetime) -> dict[str, Any]:
         if e.item_sequence is not None:
             latest_trace[e.item_sequence] = e.trace
     return {
-        **_case(auth, now),
+        **case(auth, now, appeals.open_appeal(session, auth.id)),
         "items": [
             {
                 "sequence": i.sequence,
@@ -253,16 +280,23 @@ def decide(
     Bundle. A final item is refused (409): changing it is a reopen."""
     auth, row = _reviewable(session, key, choice.sequence, principal)
     if row.review_action != PENDED:
-        raise _conflict(
+        raise conflict(
             f"item {row.sequence} of {key} is final ({_state(row.review_action)}): only a "
             f"pended item (A4) is decided. To change a final decision, reopen it first: POST "
             f'/admin/review/{key}/reopen with {{"item": {row.sequence}, "reason": "..."}} '
             f"(fhirauth review reopen {key} --item {row.sequence} --reason TEXT)"
         )
     reviewer = reviewer_for(session, principal, npi)
+    appeal = appeals.open_appeal(session, auth.id)
+    if appeal is not None and row.sequence in appeals.items_of(appeal):
+        appeals.check_reviewer(appeal, row.sequence, reviewer.actor, principal)
+    else:
+        appeal = None
     now = services.clock()
     req = parse_request(latest_submission(session, auth).raw)
     decided = _apply(choice, row, auth, req, services, now, reviewer)
+    if appeal is not None:
+        decided = replace(decided, trace={**decided.trace, "appeal": appeal.id})
     return new_version(
         session,
         auth,
@@ -289,7 +323,7 @@ def reopen(
     decision trace, not to the provider."""
     auth, row = _reviewable(session, key, sequence, principal)
     if row.review_action == PENDED:
-        raise _conflict(
+        raise conflict(
             f"item {sequence} of {key} is pended already (A4): decide it "
             f"(POST /admin/review/{key}/decisions)"
         )
@@ -411,13 +445,19 @@ def new_version(
     decision = Decision(
         auth.pre_auth_ref, now, answered, reviewer_npi=(reviewer.npi or "") if reviewer else None
     )
-    out = render(req, decision, auth.claim_response_id, version, services, due=auth.due_at)
+    _, due, _ = running_clock(auth, appeals.open_appeal(session, auth.id))
+    out = render(req, decision, auth.claim_response_id, version, services, due=due)
     auth.current_version = version
     auth.status = status_of([r.review_action for r in auth.items])
     auth.updated_at = now
     if auth.status != "pended":
         auth.decided_at = now
         auth.delivered_at = None  # until a notification carries it (or the provider reads it)
+    # The initial review's word stands for the metrics; an appeal has an outcome of its own.
+    appealed = appeals.ever_appealed(session, auth.id)
+    determine(auth, [r.review_action for r in auth.items], now, again=not appealed)
+    if appealed:
+        appeals.settle(session, auth, now, actor)
     store_version(session, auth.id, version, out, now)
     session.add_all(item_event(auth.id, d, now, actor) for d in changed.values())
     notify(session, auth.id, req, out, now)

@@ -20,8 +20,9 @@ from fhirauth.fhir.systems import LOINC, canonical
 # item 8); this is our one documented rule, and CMS's 72-hour clock depends on it.
 _URGENT_LEVELS = frozenset({"U", "03"})
 _IMMEDIATE_APPEAL = "1"
-# X12 1322 codes that ask about an authorization already given: extension, renewal, revision.
-_ABOUT_AN_AUTHORIZATION = frozenset({"4", "R", "S"})
+# X12 1322 codes that ask about an authorization already given: appeal (immediate,
+# standard), extension, renewal, revision.
+_ABOUT_AN_AUTHORIZATION = frozenset({"1", "2", "4", "R", "S"})
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,8 @@ def is_cancelled(item: dict[str, Any]) -> bool:
 
 def signals_update(claim: dict[str, Any]) -> bool:
     """A PAS 2.0.1 update, which need not carry Claim.related: it declares the Claim Update
-    profile, asks for an extension, renewal or revision of an authorization (X12 1322 4, R,
-    S), or flags items or supporting information as changed, added or cancelled."""
+    profile, asks for an appeal, extension, renewal or revision of an authorization (X12
+    1322 1, 2, 4, R, S), or flags items or supporting information as changed, added or cancelled."""
     profiles = (claim.get("meta") or {}).get("profile") or []
     if any(str(p).split("|", 1)[0] == PAS + "profile-claim-update" for p in profiles):
         return True

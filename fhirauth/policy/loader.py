@@ -76,6 +76,8 @@ class Rule:
     reason: str | None = None
     valid_for: Duration | None = None
     max_units: Decimal | None = None
+    # What it matches, as written: (system, code, range "A-B" or prefix "A*").
+    codes: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -260,6 +262,9 @@ def _rule(r: dict[str, Any], order: int, where: str) -> Rule:
         reason=r["reason"],
         valid_for=r["valid_for"],
         max_units=r["max_units"],
+        codes=tuple(
+            (canonical_system(m["system"]), code) for m in r["match"] for code in m["codes"]
+        ),
     )
 
 

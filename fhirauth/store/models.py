@@ -54,6 +54,8 @@ class Authorization(Base):
     __table_args__ = (
         Index("ix_authorization_status_due", "status", "due_at"),
         Index("ix_authorization_undelivered", "delivered_at", "decided_at"),
+        # The yearly CMS metrics read a year of requests by receipt.
+        Index("ix_authorization_received", "received_at"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -75,6 +77,14 @@ class Authorization(Base):
     documentation_received_at: Mapped[datetime | None]
     # A renewal (X12 1322 R) is an authorization of its own that follows this one.
     renews: Mapped[str | None] = mapped_column(ForeignKey("authorization.id"), index=True)
+    # CMS-0057-F metrics (README "CMS-0057-F metrics"): when the request was first determined
+    # (nothing pended any more), and the initial review's outcome (decision/outcomes.py:
+    # approved, partial, denied, not-required). An appeal never changes them.
+    determined_at: Mapped[datetime | None]
+    determination: Mapped[str | None] = mapped_column(String(16))
+    # When a reviewer first extended the time for reviewing the request (its CMS due time);
+    # not an extension of what was authorized (certificationType 4).
+    review_extended_at: Mapped[datetime | None]
 
     items: Mapped[list[AuthorizationItem]] = relationship(
         back_populates="authorization", order_by="AuthorizationItem.sequence"
@@ -116,6 +126,32 @@ class AuthorizationItem(Base):
     superseded_by: Mapped[str | None] = mapped_column(String(32))
 
     authorization: Mapped[Authorization] = relationship(back_populates="items")
+
+
+class Appeal(Base):
+    """An appeal (X12 1322 certificationType 1 immediate, 2 standard) of an authorization's
+    denied items: its own CMS clock, the denials it appeals as they stood (who made them),
+    and once every appealed item is decided again, its outcome."""
+
+    __tablename__ = "appeal"
+    __table_args__ = (Index("ix_appeal_authorization", "authorization_id", "decided_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    authorization_id: Mapped[str] = mapped_column(ForeignKey("authorization.id"))
+    submission_id: Mapped[str] = mapped_column(ForeignKey("submission.id"))
+    certification_type: Mapped[str] = mapped_column(String(1))
+    expedited: Mapped[bool] = mapped_column(Boolean)
+    received_at: Mapped[datetime]
+    due_at: Mapped[datetime]
+    # When a reviewer first extended the appeal's review time.
+    extended_at: Mapped[datetime | None]
+    decided_at: Mapped[datetime | None]
+    # upheld | overturned | partially-overturned | withdrawn (decision/outcomes.py)
+    outcome: Mapped[str | None] = mapped_column(String(24))
+    decided_by: Mapped[str | None] = mapped_column(String(255))
+    # Each appealed item as it stood: [{sequence, action, reasonCode, reason, deniedBy: [actor],
+    # and once decided, outcome}]
+    items: Mapped[list[Any]] = mapped_column(JSON)
 
 
 class RecordedClaim(Base):

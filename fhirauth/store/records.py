@@ -15,9 +15,16 @@ from sqlalchemy.orm import Mapper, Session
 
 from fhirauth.decision.decide import CERTIFIED, ItemDecision
 from fhirauth.decision.lifecycle import stored_status
+from fhirauth.decision.outcomes import determination
 from fhirauth.fhir.bundle import PasRequest
 from fhirauth.principal import Principal
-from fhirauth.store.models import AuthorizationItem, Base, DecisionEvent, Submission
+from fhirauth.store.models import (
+    Authorization,
+    AuthorizationItem,
+    Base,
+    DecisionEvent,
+    Submission,
+)
 
 
 def fill_item(
@@ -106,6 +113,22 @@ def status_of(actions: list[str]) -> str:
     if actions and all(a == "A3" for a in actions):
         return "denied"
     return "decided"
+
+
+def determine(
+    auth: Authorization, actions: list[str], now: datetime, *, again: bool = False
+) -> None:
+    """Record the request's determination for the CMS metrics once nothing of it is pended:
+    the first time its status leaves pended (``determined_at`` is never moved after), and
+    with ``again`` (a reviewer deciding after a reopen, outside any appeal) its outcome
+    anew. A refused, cancelled or wholly withdrawn request has none."""
+    if auth.status in ("pended", "error", "cancelled"):
+        return
+    outcome = determination(actions)
+    if outcome is None or (auth.determined_at is not None and not again):
+        return
+    auth.determined_at = auth.determined_at or now
+    auth.determination = outcome
 
 
 def is_certified(action: str) -> bool:

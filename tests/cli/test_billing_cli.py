@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 from click.testing import CliRunner
-from flask import Flask
-from werkzeug.serving import make_server
 
 from fhirauth.cli import main
 from fhirauth.cli import report as report_cli
@@ -17,15 +13,6 @@ from fhirauth.config import Settings
 from tests.conftest import EXAMPLES
 
 BILLING = EXAMPLES / "billing"
-
-
-@pytest.fixture
-def server_url(app: Flask) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/fhir"
-    server.shutdown()
 
 
 @pytest.fixture

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from fhirauth.decision.clocks import due_at, urgency
+import pytest
+
+from fhirauth.decision.clocks import due_at, extended_due, urgency
 
 RECEIVED = datetime(2026, 12, 1, 15, 30, tzinfo=UTC)
 
@@ -23,3 +25,19 @@ def test_urgency_is_on_time_then_due_soon_then_overdue() -> None:
     assert urgency(RECEIVED, due, due - timedelta(hours=18)) == "due-soon"
     assert urgency(RECEIVED, due, due - timedelta(hours=19)) == "on-time"
     assert urgency(RECEIVED, due, due) == "overdue"
+
+
+def test_a_review_is_extended_by_up_to_14_days_in_all_past_its_window() -> None:
+    due = due_at(RECEIVED, False)
+    once = extended_due(RECEIVED, False, due, 10)
+    assert once == due + timedelta(days=10)
+    assert extended_due(RECEIVED, False, once, 4) == due + timedelta(days=14)
+    with pytest.raises(ValueError, match="4 more day"):
+        extended_due(RECEIVED, False, once, 5)
+    with pytest.raises(ValueError, match="extended fully"):
+        extended_due(RECEIVED, False, due + timedelta(days=14), 1)
+
+
+def test_an_expedited_review_is_extended_from_its_72_hours() -> None:
+    due = due_at(RECEIVED, True)
+    assert extended_due(RECEIVED, True, due, 14) == RECEIVED + timedelta(days=17)

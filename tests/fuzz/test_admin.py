@@ -1,6 +1,6 @@
-"""Generated inputs for the admin API's JSON bodies: reviewer decisions and reopenings, and
-sandbox scripts. Every body is broken at every path with every variant, against authorizations
-pended for the purpose, then combined at random."""
+"""Generated inputs for the admin API's JSON bodies: reviewer decisions, reopenings and
+review-time extensions, and sandbox scripts. Every body is broken at every path with every
+variant, against authorizations pended for the purpose, then combined at random."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ DECISIONS = [
     {"item": 3, "action": "request-info", "documents": ["11506-3", "18748-4"], "reviewer": NPI},
 ]
 REOPEN = {"item": 3, "reason": "New information from the provider", "reviewer": NPI}
+EXTEND = {"days": 2, "reason": "The member asked for time to send records"}
 SCRIPT = {"outcome": "A2", "count": 2, "principal": "anonymous"}
 JSON = "application/json"
 
@@ -76,6 +77,15 @@ def test_reopen_every_path_every_variant(probe: Probe) -> None:
     probe.check(at_least=start + 80)
 
 
+def test_extend_every_path_every_variant(probe: Probe) -> None:
+    start = probe.sent
+    pended = Pended(probe, every=5)  # 14 days in all: a fresh clock before they run out
+    for case in sweep([EXTEND], every_variant=True):
+        url = f"/admin/review/{pended()}/extend"
+        probe.send("POST", url, case.body, label=case.label, content_type=JSON)
+    probe.check(at_least=start + 30)
+
+
 def test_sandbox_scripts_every_path_every_variant(probe: Probe) -> None:
     start = probe.sent
     for case in sweep([SCRIPT], every_variant=True):
@@ -84,10 +94,12 @@ def test_sandbox_scripts_every_path_every_variant(probe: Probe) -> None:
     probe.check(at_least=start + 50)
 
 
-@pytest.mark.parametrize("route", ["decisions", "reopen", "scripts"])
+@pytest.mark.parametrize("route", ["decisions", "reopen", "extend", "scripts"])
 def test_random_combinations(probe: Probe, route: str) -> None:
-    pended = Pended(probe, every=50)
-    seeds = {"decisions": DECISIONS, "reopen": [REOPEN], "scripts": [SCRIPT]}[route]
+    pended = Pended(probe, every=5 if route == "extend" else 50)
+    seeds = {"decisions": DECISIONS, "reopen": [REOPEN], "extend": [EXTEND], "scripts": [SCRIPT]}[
+        route
+    ]
 
     @settings(
         max_examples=100,

@@ -32,8 +32,13 @@ INQUIRE_201 = "/fhir/pas/v2.0.1/Claim/$inquire"
 def probe(make_app: AppFactory, probe_for: Any) -> Probe:
     app, _ = make_app()
     probe: Probe = probe_for(app)
-    # Authorizations for the inquiries to find (inquire-ct-head.json asks about this one).
-    for name in ("approve-ct-head.json", "mixed-outcomes.json"):
+    # Authorizations for the inquiries to find (inquire-ct-head.json asks about this one), and
+    # a denial for the appeal among the seeds to appeal.
+    for name in (
+        "approve-ct-head.json",
+        "mixed-outcomes.json",
+        "deny-cosmetic-hair-transplant.json",
+    ):
         resp = probe.client.post(
             SUBMIT, data=(EXAMPLES / name).read_bytes(), content_type="application/fhir+json"
         )

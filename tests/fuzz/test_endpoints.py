@@ -24,6 +24,7 @@ FUZZED = {
     ("POST", "/fhir/pas/v2.0.1/Subscription/<sub_id>/$status"),
     ("POST", "/admin/review/<key>/decisions"),  # test_admin.py
     ("POST", "/admin/review/<key>/reopen"),
+    ("POST", "/admin/review/<key>/extend"),
     ("POST", "/admin/sandbox/scripts"),
     ("POST", "/auth/token"),  # test_token.py
 }

@@ -52,3 +52,48 @@ def test_0009_leaves_refused_submissions_without_a_number_and_keeps_every_row(
                 assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     finally:
         engine.dispose()
+
+
+def test_0012_gives_requests_decided_before_it_their_determination(database_url: str) -> None:
+    engine = make_engine(database_url)
+    try:
+        _upgrade_to(engine, "0011")
+        with engine.begin() as conn:
+            for auth_id, status, actions in (
+                ("d1", "decided", ["A1", "NA"]),
+                ("d2", "denied", ["A3"]),
+                ("d3", "decided", ["A1", "A3"]),
+                ("p1", "pended", ["A4"]),
+                ("c1", "cancelled", ["C"]),
+            ):
+                _authorization(conn, auth_id, f"PA{auth_id.upper()}XXXXXXX", status)
+                if status != "pended":
+                    conn.execute(
+                        text('UPDATE "authorization" SET decided_at = :at WHERE id = :id'),
+                        {"at": NOW, "id": auth_id},
+                    )
+                for seq, action in enumerate(actions, 1):
+                    conn.execute(
+                        text(
+                            "INSERT INTO authorization_item (authorization_id, sequence, "
+                            "review_action) VALUES (:id, :seq, :action)"
+                        ),
+                        {"id": auth_id, "seq": seq, "action": action},
+                    )
+        migrate(engine)
+        with engine.connect() as conn:
+            found = {
+                auth_id: (what, at is not None)
+                for auth_id, what, at in conn.execute(
+                    text('SELECT id, determination, determined_at FROM "authorization"')
+                )
+            }
+        assert found == {
+            "d1": ("approved", True),
+            "d2": ("denied", True),
+            "d3": ("partial", True),
+            "p1": (None, False),
+            "c1": (None, False),  # cancelled: withdrawn before or after, nobody can tell
+        }
+    finally:
+        engine.dispose()
