@@ -29,7 +29,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ),
     ("runtime", frozenset({"services", "startup", "notifications"})),
     ("operations", frozenset({"operations", "auth"})),
-    ("edges", frozenset({"api", "cli", "serve", "__init__", "__main__"})),
+    ("edges", frozenset({"api", "cli", "web", "serve", "__init__", "__main__"})),
 )
 
 

@@ -8,6 +8,7 @@ from fhirauth import logs
 from fhirauth.api import admin, audit, auth, errors, fhir, home, pas201, requestlog, subscriptions
 from fhirauth.config import Settings
 from fhirauth.services import Services
+from fhirauth.web import bp as console
 
 
 def create_app(
@@ -32,4 +33,5 @@ def create_app(
     app.register_blueprint(pas201.bp)
     app.register_blueprint(audit.bp)
     app.register_blueprint(home.bp)
+    app.register_blueprint(console)
     return app

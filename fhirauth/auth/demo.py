@@ -4,6 +4,8 @@ folder, created once, so the quickstart is one command and still uses real token
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,7 +16,7 @@ import orjson
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy.orm import Session, sessionmaker
 
-from fhirauth.auth import clients
+from fhirauth.auth import clients, staff
 from fhirauth.auth.keys import load_private_key, pem, public_jwk, write_private
 from fhirauth.auth.scopes import ADMIN_SCOPE
 from fhirauth.config import bundled
@@ -24,6 +26,8 @@ log = logging.getLogger("fhirauth.auth")
 
 DEMO_CLIENT_ID = "fhirauth-demo"
 DEMO_KEY_FILE = "demo-client-key.pem"
+DEMO_REVIEWER = "demo-reviewer"
+DEMO_REVIEWER_FILE = "demo-reviewer-password"
 DEMO_SCOPES = ("system/*.*", ADMIN_SCOPE)
 # A demo organization of its own, plus every provider organization and every sending system
 # (ISA06) named in examples/.
@@ -115,3 +119,24 @@ def bootstrap(sessions: sessionmaker[Session], data_dir: Path, now: datetime) ->
     if created:
         log.info("demo client %s created; its key is %s", DEMO_CLIENT_ID, key_path)
     return Demo(DEMO_CLIENT_ID, key_path, created, enabled)
+
+
+def demo_reviewer(
+    sessions: sessionmaker[Session], data_dir: Path, now: datetime
+) -> tuple[str, str]:
+    """The console's demo reviewer and its password, kept in the data folder (mode 0600) so
+    every start prints the same login; created once, and reset when the file is new."""
+    path = data_dir / DEMO_REVIEWER_FILE
+    fresh = not path.exists()
+    if fresh:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(12) + "\n")
+    password = path.read_text().strip()
+    with sessions.begin() as session:
+        if DEMO_REVIEWER not in {u.username for u in staff.listing(session)}:
+            staff.add(session, DEMO_REVIEWER, "reviewer", password, now)
+            log.info("demo reviewer %s created", DEMO_REVIEWER)
+        elif fresh:
+            staff.reset(session, DEMO_REVIEWER, password)
+    return DEMO_REVIEWER, password

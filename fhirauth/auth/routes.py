@@ -2,7 +2,8 @@
 
 Keys are ``(method, Flask rule)``; values are the scope a token must cover (see
 ``scopes.allows``) or ``OPEN`` for the few endpoints anyone may call. A route missing here is
-refused (``tests/auth/test_routes.py`` fails when one is added without an entry). HEAD is
+refused (``tests/auth/test_routes.py`` fails when one is added without an entry). Every rule
+under ``/console`` is ``STAFF``: the console's own sign-in guards it (fhirauth.web). HEAD is
 treated as GET; OPTIONS, which only lists the allowed methods, is open.
 """
 
@@ -13,6 +14,10 @@ from typing import Final
 from fhirauth.auth.scopes import ADMIN_SCOPE, parse
 
 OPEN: Final = "open"
+# The console (fhirauth.web): staff sign in there with a password and a server-side session;
+# access tokens play no part, so every rule under it is this marker, not a scope.
+STAFF: Final = "staff"
+CONSOLE: Final = "/console"
 
 ROUTE_SCOPES: dict[tuple[str, str], str] = {
     # Discovery and the token endpoint.
@@ -81,6 +86,8 @@ def required_scope(method: str, rule: str) -> str | None:
     """The scope for a matched route, ``OPEN``, or None when the table has no entry."""
     if method == "OPTIONS":
         return OPEN
+    if rule == CONSOLE or rule.startswith(CONSOLE + "/"):
+        return STAFF
     return ROUTE_SCOPES.get(("GET" if method == "HEAD" else method, rule))
 
 
@@ -88,7 +95,7 @@ def scopes_supported() -> list[str]:
     """For the SMART configuration: each scope the table uses, in its v1 and v2 spellings."""
     out: list[str] = []
     for scope in ROUTE_SCOPES.values():
-        if scope == OPEN:
+        if scope in (OPEN, STAFF):
             continue
         parsed = parse(scope)
         if parsed is None:

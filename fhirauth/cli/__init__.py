@@ -14,6 +14,7 @@ from fhirauth.cli import (
     review,
     sandbox,
     serve,
+    users,
 )
 from fhirauth.cli.text import describe_response
 
@@ -42,5 +43,6 @@ for _command in (
     review.review,
     report.report,
     sandbox.sandbox_group,
+    users.users,
 ):
     main.add_command(_command)

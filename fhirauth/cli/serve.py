@@ -12,7 +12,7 @@ import click
 # The module, not its ``run``: tests replace ``fhirauth.serve.run``.
 from fhirauth import serve as server
 from fhirauth import startup
-from fhirauth.auth.demo import bootstrap
+from fhirauth.auth.demo import bootstrap, demo_reviewer
 from fhirauth.cli.db import store
 from fhirauth.clock import system_clock
 from fhirauth.config import Settings
@@ -45,7 +45,8 @@ from fhirauth.policy import PolicyError
     "--demo",
     is_flag=True,
     help="Demo mode (FHIRAUTH_AUTH=demo): tokens required, and a demo client with every "
-    "scope and a key in the data folder is created; prints how to get a token.",
+    "scope and a key in the data folder is created, and a demo reviewer for the console; "
+    "prints how to get a token and how to sign in.",
 )
 def serve(
     host: str,
@@ -97,6 +98,7 @@ def _demo_banner(settings: Settings) -> None:
     """Create the demo client (once) and print how to get and use a token."""
     with store(settings) as sessions:
         made = bootstrap(sessions, settings.data_dir, system_clock())
+        reviewer, password = demo_reviewer(sessions, settings.data_dir, system_clock())
     prog, url = _program(), settings.base_url
     key = shlex.quote(str(made.key_path))
     token_cmd = f"{prog} token --url {url} --client-id {made.client_id} --key {key}"
@@ -114,6 +116,8 @@ def _demo_banner(settings: Settings) -> None:
         "Or let the CLI fetch its own tokens:",
         f"  export FHIRAUTH_CLIENT_ID={made.client_id} FHIRAUTH_KEY={key}",
         f"  {prog} submit examples/*.json",
+        f"The console for the payer's staff: {url.removesuffix('/fhir')}/console",
+        f"  sign in as {reviewer} / {password}",
     ]
     if not made.enabled:
         lines.append(f"NOTE: the demo client is disabled; `{prog} clients enable {made.client_id}`")

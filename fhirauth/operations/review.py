@@ -275,9 +275,11 @@ def decide(
     principal: Principal,
     services: Services,
     npi: str | None = None,
+    reviewer: Reviewer | None = None,
 ) -> bytes:
     """Apply a reviewer's decision on one pended item; store and return the next response
-    Bundle. A final item is refused (409): changing it is a reopen."""
+    Bundle. A final item is refused (409): changing it is a reopen. ``reviewer`` names a
+    console user; by default the reviewer is the calling client."""
     auth, row = _reviewable(session, key, choice.sequence, principal)
     if row.review_action != PENDED:
         raise conflict(
@@ -286,7 +288,7 @@ def decide(
             f'/admin/review/{key}/reopen with {{"item": {row.sequence}, "reason": "..."}} '
             f"(fhirauth review reopen {key} --item {row.sequence} --reason TEXT)"
         )
-    reviewer = reviewer_for(session, principal, npi)
+    reviewer = reviewer or reviewer_for(session, principal, npi)
     appeal = appeals.open_appeal(session, auth.id)
     if appeal is not None and row.sequence in appeals.items_of(appeal):
         appeals.check_reviewer(appeal, row.sequence, reviewer.actor, principal)
@@ -317,6 +319,7 @@ def reopen(
     principal: Principal,
     services: Services,
     npi: str | None = None,
+    reviewer: Reviewer | None = None,
 ) -> bytes:
     """Put a final item back to pended (A4), for ``reason``: the next response Bundle, stored
     and notified; the item is then decided again like any pended one. The reason goes to the
@@ -327,7 +330,7 @@ def reopen(
             f"item {sequence} of {key} is pended already (A4): decide it "
             f"(POST /admin/review/{key}/decisions)"
         )
-    reviewer = reviewer_for(session, principal, npi)
+    reviewer = reviewer or reviewer_for(session, principal, npi)
     now = services.clock()
     reopened = ItemDecision(
         sequence,

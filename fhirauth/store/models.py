@@ -85,6 +85,8 @@ class Authorization(Base):
     # When a reviewer first extended the time for reviewing the request (its CMS due time);
     # not an extension of what was authorized (certificationType 4).
     review_extended_at: Mapped[datetime | None]
+    # The console: the staff user (StaffUser.username) a pended case is assigned to.
+    assigned_to: Mapped[str | None] = mapped_column(String(64))
 
     items: Mapped[list[AuthorizationItem]] = relationship(
         back_populates="authorization", order_by="AuthorizationItem.sequence"
@@ -397,3 +399,36 @@ class AuditRecord(Base):
     detail: Mapped[str | None] = mapped_column(String(255))  # why a request was refused
     entities: Mapped[list[str]] = mapped_column(JSON)
     address: Mapped[str | None] = mapped_column(String(64))
+
+
+class StaffUser(Base):
+    """A person at the payer who signs in to the console (a reviewer or an administrator):
+    never an API client, and an API client is never one of these."""
+
+    __tablename__ = "staff_user"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))  # reviewer | admin
+    password_hash: Mapped[str] = mapped_column(Text)  # argon2id, with its own parameters
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Lockout: failures since the last good sign-in, and until when sign-in is refused.
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    last_login_at: Mapped[datetime | None]
+
+
+class ConsoleSession(Base):
+    """A signed-in console session. The cookie holds a random token; only its SHA-256 is
+    stored, so a copy of the database opens no session."""
+
+    __tablename__ = "console_session"
+    __table_args__ = (Index("ix_console_session_user", "user_id"),)
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("staff_user.id"))
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)

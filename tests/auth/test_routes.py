@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from fhirauth.auth.routes import OPEN, ROUTE_SCOPES, required_scope
+from fhirauth.auth.routes import OPEN, ROUTE_SCOPES, STAFF, required_scope
 from fhirauth.auth.scopes import ADMIN_SCOPE, is_known
 
 
@@ -18,8 +18,16 @@ def served(app: Flask) -> set[tuple[str, str]]:
 
 
 def test_every_route_has_a_scope_entry(app: Flask) -> None:
-    missing = sorted(served(app) - ROUTE_SCOPES.keys())
+    missing = sorted(k for k in served(app) - ROUTE_SCOPES.keys() if required_scope(*k) is None)
     assert not missing, f"add these routes to fhirauth/auth/routes.py ROUTE_SCOPES: {missing}"
+
+
+def test_every_console_route_is_for_staff_and_only_those(app: Flask) -> None:
+    console = {k for k in served(app) if k[1].startswith("/console")}
+    assert console, "the console is served"
+    assert all(required_scope(*k) == STAFF for k in console)
+    assert not any(k[1].startswith("/console") for k in ROUTE_SCOPES)
+    assert required_scope("GET", "/consoles") is None
 
 
 def test_the_table_names_no_route_that_does_not_exist(app: Flask) -> None:

@@ -1,0 +1,9 @@
+"""The payer console at ``/console``: server-rendered pages for reviewers and administrators.
+
+Importing the page modules registers their routes on ``bp``.
+"""
+
+from fhirauth.web import dashboard, login, staff
+from fhirauth.web.blueprint import bp
+
+__all__ = ["bp", "dashboard", "login", "staff"]
