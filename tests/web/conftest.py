@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from selenium.webdriver.remote.webdriver import WebDriver
 from werkzeug.test import TestResponse
 
 from fhirauth.auth import staff
 from fhirauth.services import Services
+from tests.web.browser import chromium
 
 PASSWORD = "correct horse battery"
 NAMES = {"reviewer": "rita", "admin": "ada"}
@@ -66,3 +68,10 @@ def console(app: Flask, services: Services) -> Callable[..., Console]:
         return Console(client, name, csrf)
 
     return make
+
+
+@pytest.fixture
+def browser() -> Iterator[WebDriver]:
+    """Headless Chromium (tests.web.browser); the test skips without it."""
+    with chromium() as driver:
+        yield driver

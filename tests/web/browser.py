@@ -1,0 +1,99 @@
+"""Headless Chromium for the console's browser tests: the app served on
+loopback, a driver, and screenshots saved under docs/screenshots/ (README shows two).
+
+Chromium and ChromeDriver come from the OS packages (``chromium``, ``chromium-driver``);
+``.ci/run`` installs them. Without them these tests skip, saying so.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from werkzeug.serving import make_server
+
+from tests.conftest import ROOT
+
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+
+
+def _found() -> tuple[str, str] | None:
+    chromium = os.environ.get("FHIRAUTH_CHROMIUM") or shutil.which("chromium")
+    driver = os.environ.get("FHIRAUTH_CHROMEDRIVER") or shutil.which("chromedriver")
+    return (chromium, driver) if chromium and driver else None
+
+
+def serve(app: Flask) -> Iterator[str]:
+    """``app`` on a loopback port for the length of the block: its root URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join()
+
+
+@contextmanager
+def chromium() -> Iterator[WebDriver]:
+    """A headless Chromium driven by ChromeDriver; skips the test when they are missing."""
+    found = _found()
+    if found is None:
+        pytest.skip(
+            "needs Chromium and ChromeDriver from the OS packages (apt-get install chromium "
+            "chromium-driver); .ci/run installs them"
+        )
+    binary, driver_path = found
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(arg)
+    options.add_argument("--window-size=1280,900")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service(driver_path))
+    driver.implicitly_wait(2)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def screenshot(driver: WebDriver, name: str) -> Path:
+    """The whole page as docs/screenshots/NAME.png (the window grown to the page's height)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(1280, max(700, min(int(height) + 20, 4000)))
+    path = SCREENSHOTS / f"{name}.png"
+    driver.save_screenshot(str(path))
+    driver.set_window_size(1280, 900)
+    return path
+
+
+def csp_violations(driver: WebDriver) -> list[str]:
+    """What the browser refused under the Content-Security-Policy so far."""
+    return [
+        e["message"]
+        for e in driver.get_log("browser")
+        if "Content Security Policy" in e.get("message", "")
+    ]
+
+
+def sign_in_as(driver: WebDriver, root: str, username: str, password: str) -> None:
+    driver.get(f"{root}/console/login")
+    driver.find_element(By.NAME, "username").send_keys(username)
+    driver.find_element(By.NAME, "password").send_keys(password)
+    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+
+
+__all__ = ["SCREENSHOTS", "chromium", "csp_violations", "screenshot", "serve", "sign_in_as"]
