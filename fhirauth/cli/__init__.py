@@ -29,6 +29,7 @@ def main() -> None:
 
 for _command in (
     serve.serve,
+    serve.worker,
     clients.token,
     clients.clients,
     audit.audit_cmd,

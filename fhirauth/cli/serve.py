@@ -1,4 +1,4 @@
-"""``fhirauth serve``."""
+"""``fhirauth serve`` and ``fhirauth worker``."""
 
 from __future__ import annotations
 
@@ -9,14 +9,17 @@ from pathlib import Path
 
 import click
 
+from fhirauth import logs, startup
+
 # The module, not its ``run``: tests replace ``fhirauth.serve.run``.
 from fhirauth import serve as server
-from fhirauth import startup
 from fhirauth.auth.demo import bootstrap, demo_reviewer
-from fhirauth.cli.db import store
+from fhirauth.cli.db import db_options, store
 from fhirauth.clock import system_clock
 from fhirauth.config import Settings
+from fhirauth.notifications.worker import run_worker_process
 from fhirauth.policy import PolicyError
+from fhirauth.services import Services
 
 
 @click.command()
@@ -122,3 +125,27 @@ def _demo_banner(settings: Settings) -> None:
     if not made.enabled:
         lines.append(f"NOTE: the demo client is disabled; `{prog} clients enable {made.client_id}`")
     click.echo("\n".join(lines))
+
+
+@click.command()
+@click.option(
+    "--loops",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Delivery loops in this process.",
+)
+@db_options
+def worker(loops: int, settings: Settings) -> None:
+    """Deliver Subscription notifications from the outbox until SIGTERM or SIGINT (beside a
+    `serve --no-worker`, or to add delivery capacity)."""
+    logs.configure(settings.log_level, settings.log_format)
+    try:
+        services = Services.build(settings)
+    except (PolicyError, ValueError, OSError) as exc:
+        click.echo(f"fhirauth cannot start: {exc}", err=True)
+        sys.exit(2)
+    try:
+        run_worker_process(services, loops=loops)
+    finally:
+        services.engine.dispose()

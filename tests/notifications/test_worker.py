@@ -50,7 +50,7 @@ class WorkerProcess:
     """``fhirauth worker`` in a child process, on the system clock."""
 
     def __init__(self, settings: Settings, notify: NotificationSettings, log: Path) -> None:
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "FHIRAUTH_BASE_URL": settings.base_url}
         for name, value in notify.__dict__.items():
             env[f"FHIRAUTH_NOTIFY_{name.upper()}"] = str(value)
         self.log = log
@@ -59,10 +59,12 @@ class WorkerProcess:
                 [
                     sys.executable,
                     "-m",
-                    "tests.notifications.worker_main",
+                    "fhirauth",
+                    "worker",
+                    "--data-dir",
                     str(settings.data_dir),
+                    "--database-url",
                     settings.db_url,
-                    settings.base_url,
                 ],
                 cwd=ROOT,
                 env=env,
