@@ -13,10 +13,10 @@ from typing import TextIO
 import click
 import orjson
 
-from fhirauth.cli import report_formats as formats
 from fhirauth.cli.db import db_options, store
 from fhirauth.clock import system_clock
 from fhirauth.config import Settings
+from fhirauth.decision import report_formats as formats
 from fhirauth.decision.metrics import metrics
 from fhirauth.operations.reports import expiring, horizon_of, metric_rows
 from fhirauth.policy import PolicyError, load_policies

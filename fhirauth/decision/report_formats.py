@@ -1,5 +1,6 @@
 """How ``fhirauth report metrics`` and ``report pa-list`` print: Markdown (for the payer's web
-page), CSV (one row per figure) or JSON (as computed)."""
+page), CSV (one row per figure) or JSON (as computed). Pure text, so that the console
+(``web/metrics.py``) serves the very CSV the command prints."""
 
 from __future__ import annotations
 
