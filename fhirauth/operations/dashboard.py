@@ -166,7 +166,7 @@ def received(session: Session, label: str, start: datetime, end: datetime) -> Re
     return Received(label, start, end, counts)
 
 
-def _open_appeal() -> Any:
+def _open_appeal() -> ColumnElement[bool]:
     return and_(Appeal.authorization_id == Authorization.id, Appeal.decided_at.is_(None))
 
 

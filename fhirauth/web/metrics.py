@@ -17,9 +17,9 @@ from fhirauth.decision.metrics import metrics
 from fhirauth.operations.reports import metric_rows
 from fhirauth.policy.pa_list import pa_list
 from fhirauth.web.blueprint import bp, page, services
+from fhirauth.web.dashboard import CASE_URL
 
 FIRST_YEAR, LAST_YEAR = 2000, 2999  # as ``report metrics --year`` accepts
-CASE_URL = "/console/case/{id}"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")  # a policy id is the payer's: kept out of the header
 
 
