@@ -1,4 +1,5 @@
-"""the console: staff users, their sessions, and who a pended case is assigned to
+"""the console: staff users, their sessions, who a pended case is assigned to, and an index
+for the dashboard's decision times
 
 Revision ID: 0013
 Revises: 0012
@@ -46,9 +47,11 @@ def upgrade() -> None:
     op.create_index("ix_console_session_expires_at", "console_session", ["expires_at"])
     with op.batch_alter_table("authorization") as batch:
         batch.add_column(sa.Column("assigned_to", sa.String(length=64), nullable=True))
+    op.create_index("ix_authorization_determined", "authorization", ["determined_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_authorization_determined", table_name="authorization")
     with op.batch_alter_table("authorization") as batch:
         batch.drop_column("assigned_to")
     op.drop_index("ix_console_session_expires_at", table_name="console_session")
