@@ -3,7 +3,7 @@
 Importing the page modules registers their routes on ``bp``.
 """
 
-from fhirauth.web import dashboard, login, metrics, policies, staff
+from fhirauth.web import dashboard, login, metrics, playground, policies, staff
 from fhirauth.web.blueprint import bp
 
-__all__ = ["bp", "dashboard", "login", "metrics", "policies", "staff"]
+__all__ = ["bp", "dashboard", "login", "metrics", "playground", "policies", "staff"]
