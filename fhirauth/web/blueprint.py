@@ -42,6 +42,14 @@ _SIGN_IN = frozenset({"console.login", "console.login_post"})
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def tokens_match(sent: str, expected: str) -> bool:
+    """A CSRF token compared in constant time; as bytes, since ``compare_digest`` refuses a
+    ``str`` with non-ASCII characters (what a forged form may well send)."""
+    return secrets.compare_digest(
+        sent.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
+    )
+
+
 def services() -> Services:
     return current_app.extensions["fhirauth"]
 
@@ -115,9 +123,7 @@ def load_staff() -> Response | None:
     g.csrf = opened.csrf
     g.principal = staff_principal()
     g.audit_agent = g.principal.id
-    if request.method == "POST" and not secrets.compare_digest(
-        request.form.get("csrf", ""), opened.csrf
-    ):
+    if request.method == "POST" and not tokens_match(request.form.get("csrf", ""), opened.csrf):
         g.audit_detail = "console: form without its CSRF token refused"
         abort(403)
     return None

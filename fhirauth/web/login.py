@@ -13,7 +13,15 @@ import secrets
 from flask import Response, g, make_response, redirect, request
 
 from fhirauth.auth import console_sessions, staff
-from fhirauth.web.blueprint import COOKIE, LOGIN_COOKIE, bp, page, secure_cookies, services
+from fhirauth.web.blueprint import (
+    COOKIE,
+    LOGIN_COOKIE,
+    bp,
+    page,
+    secure_cookies,
+    services,
+    tokens_match,
+)
 
 _REFUSED = (
     "Wrong username or password. After several failures in a row an account is locked for "
@@ -47,7 +55,7 @@ def login_post() -> Response:
     username = request.form.get("username", "")[:64]
     g.audit_agent = f"staff:{username.strip().lower()}"
     sent, expected = request.form.get("csrf", ""), request.cookies.get(LOGIN_COOKIE, "")
-    if not expected or not secrets.compare_digest(sent, expected):
+    if not expected or not tokens_match(sent, expected):
         g.audit_detail = "console sign-in: form without its CSRF token refused"
         return _form("The form had expired: sign in again.", 403)
     svc = services()

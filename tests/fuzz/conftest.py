@@ -87,11 +87,14 @@ class Probe:
     @staticmethod
     def problem(resp: Any, errors: str) -> str | None:
         """What is wrong with ``resp``: a 5xx, or a 4xx without the body ``errors`` names
-        (``fhir``: one OperationOutcome; ``oauth``: a 400 is an RFC 6749 error object)."""
+        (``fhir``: one OperationOutcome; ``oauth``: a 400 is an RFC 6749 error object;
+        ``html``: a console page that says what went wrong)."""
         if resp.status_code >= 500:
             return f"{resp.status_code}"
         if resp.status_code < 400:
             return None
+        if errors == "html":
+            return None if resp.mimetype == "text/html" else f"{resp.status_code} not a page"
         try:
             body = json.loads(resp.get_data())
         except ValueError:

@@ -27,6 +27,13 @@ FUZZED = {
     ("POST", "/admin/review/<key>/extend"),
     ("POST", "/admin/sandbox/scripts"),
     ("POST", "/auth/token"),  # test_token.py
+    ("POST", "/console/login"),  # test_console.py
+    ("POST", "/console/logout"),
+    ("POST", "/console/cases/<auth_id>/items/<int:sequence>/decide"),
+    ("POST", "/console/cases/<auth_id>/assign"),
+    ("POST", "/console/playground"),
+    ("POST", "/console/playground/scripts"),
+    ("POST", "/console/playground/scripts/clear"),
 }
 
 

@@ -1,0 +1,120 @@
+"""The console's story in a real browser, against a server on loopback: an EHR subscribes and
+submits a request that pends; a reviewer made with ``fhirauth users add`` signs in, finds it in
+the queue, opens its case and approves it; the EHR's rest-hook receiver gets the notification
+and ``$inquire`` gives the same decision, recorded under the reviewer. The pages are saved as
+screenshots under docs/screenshots/."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from click.testing import CliRunner
+from flask import Flask
+from flask.testing import FlaskClient
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.expected_conditions import url_contains
+from selenium.webdriver.support.ui import WebDriverWait
+from sqlalchemy import select
+
+from fhirauth.cli import main
+from fhirauth.notifications.settings import NotificationSettings
+from fhirauth.notifications.worker import start_worker_thread
+from fhirauth.services import Services
+from fhirauth.store.models import Authorization, DecisionEvent
+from tests.conftest import EXAMPLES
+from tests.inquiries import inquiry_of
+from tests.notifications.helpers import FHIR_JSON, WAIT, Receiver, subscription, wait_until
+from tests.pas import review_actions
+from tests.web.browser import csp_violations, screenshot, serve, sign_in_as
+
+pytest_plugins = ("tests.notifications.fixtures",)
+
+PASSWORD = "reviewing all day"
+
+
+@pytest.fixture
+def root(napp: Flask) -> Iterator[str]:
+    yield from serve(napp)
+
+
+def test_a_reviewer_signs_in_finds_the_case_decides_it_and_the_ehr_is_notified(
+    browser: WebDriver,
+    root: str,
+    nclient: FlaskClient,
+    nservices: Services,
+    receiver: Receiver,
+    notify: NotificationSettings,
+    runner: CliRunner,
+) -> None:
+    request = json.loads((EXAMPLES / "pend-mri-brain.json").read_text())
+    worker = start_worker_thread(nservices, settings=notify)
+    try:
+        made = nclient.post(
+            "/fhir/Subscription",
+            data=json.dumps(subscription(receiver.url, filters=("org-identifier=NSNEURO",))),
+            content_type=FHIR_JSON,
+        )
+        sub_id = made.get_json()["id"]
+        receiver.wait_for(lambda arr: len(arr) == 1)  # the handshake
+        wait_until(
+            lambda: nclient.get(f"/fhir/Subscription/{sub_id}").get_json()["status"] == "active"
+        )
+        pended = nclient.post(
+            "/fhir/Claim/$submit", data=json.dumps(request), content_type=FHIR_JSON
+        ).get_json()
+        items = review_actions(pended)
+        assert set(items.values()) == {"A4"}
+        with nservices.sessions() as session:
+            auth_id = session.scalars(select(Authorization.id)).one()
+
+        added = runner.invoke(
+            main,
+            ["users", "add", "rita", "--role", "reviewer", "--password-stdin",
+             "--database-url", nservices.settings.db_url],
+            input=f"{PASSWORD}\n",
+        )  # fmt: skip
+        assert added.exit_code == 0, added.output
+
+        sign_in_as(browser, root, "rita", "a wrong password")
+        assert "Wrong username or password" in browser.find_element(By.CSS_SELECTOR, ".error").text
+        sign_in_as(browser, root, "rita", PASSWORD)
+        WebDriverWait(browser, 5).until(url_contains("/console/"))
+        screenshot(browser, "dashboard-story")
+
+        browser.find_element(By.LINK_TEXT, "Queue").click()
+        row = browser.find_element(By.ID, f"case-{auth_id}")
+        assert pended["entry"][0]["resource"]["preAuthRef"] in row.text
+        screenshot(browser, "queue-story")
+        row.find_element(By.TAG_NAME, "a").click()
+        WebDriverWait(browser, 5).until(url_contains(f"/cases/{auth_id}"))
+        screenshot(browser, "case")
+
+        for sequence in sorted(items):
+            form = browser.find_element(By.ID, f"decide-{sequence}")
+            form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()  # Approve
+            WebDriverWait(browser, 5).until(url_contains(f"done=approve&item={sequence}"))
+        assert browser.find_elements(By.CSS_SELECTOR, ".decide") == []  # nothing left pended
+        screenshot(browser, "case-decided")
+
+        receiver.wait_for(lambda arr: len(arr) == 1 + len(items), WAIT)
+    finally:
+        worker.stop(WAIT)
+
+    pushed = receiver.arrivals[-1].json["entry"][1]["resource"]
+    assert set(review_actions(pushed).values()) == {"A1"}
+    answer = nclient.post(
+        "/fhir/Claim/$inquire", data=json.dumps(inquiry_of(request)), content_type=FHIR_JSON
+    )
+    [found] = [p["resource"] for p in answer.get_json()["parameter"] if p["name"] == "return"]
+    assert review_actions(found) == review_actions(pushed)
+    with nservices.sessions() as session:
+        deciders = session.scalars(
+            select(DecisionEvent.actor).where(
+                DecisionEvent.authorization_id == auth_id, DecisionEvent.actor.like("reviewer:%")
+            )
+        ).all()
+    assert set(deciders) == {"reviewer:staff:rita"}
+    assert csp_violations(browser) == []
