@@ -102,7 +102,7 @@ def submissions(session: Session, auth: Authorization) -> list[SubmissionLine]:
         for s in session.scalars(
             select(Submission)
             .where(Submission.authorization_id == auth.id)
-            .order_by(Submission.received_at, Submission.id)
+            .order_by(Submission.received_at, Submission.response_version)
         )
     ]
 
