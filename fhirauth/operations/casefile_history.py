@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from fhirauth.auth import audit
 from fhirauth.errors import NotFound
-from fhirauth.fhir.display import concept_text
+from fhirauth.fhir.display import codes, concept_text
 from fhirauth.operations.review import LOINC_NAMES
 from fhirauth.store.models import (
     Attachment,
@@ -170,7 +170,10 @@ def _content_type(declared: Any) -> str:
 
 def _title(att: Attachment) -> str:
     content = att.content if isinstance(att.content, dict) else {}
-    named = concept_text(content.get("type")) if content.get("type") else None
+    kind = content.get("type")
+    # Its type as words (text or display), else the LOINC name of its code.
+    named = concept_text(kind) if isinstance(kind, dict) else None
+    named = None if named in {c.key.rsplit("|", 1)[-1] for c in codes(kind)} else named
     if content.get("resourceType") == "QuestionnaireResponse":
         named = named or f"Questionnaire answers ({content.get('questionnaire') or 'unnamed'})"
     return named or LOINC_NAMES.get(att.code or "") or att.code or "Document"

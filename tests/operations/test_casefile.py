@@ -147,6 +147,8 @@ def test_documents_received_are_listed_and_each_can_be_fetched(
         (1, 1, "18748-4", "text/plain"),
         (2, 1, "18748-4", "text/html"),
     ]
+    # A type given only as a code is named by the LOINC name the reviewer asked with.
+    assert {d.title for d in case.documents} == {"Diagnostic imaging study"}
     assert case.documentation_received_at == NOW + timedelta(minutes=20)
     with services.sessions() as session:
         first = document(session, case.id, 1)
