@@ -9,7 +9,7 @@ from typing import Any
 from flask.testing import FlaskClient
 
 from fhirauth.cli import describe_response
-from fhirauth.cli.text import awaited, error_lines
+from fhirauth.fhir.response_text import awaited, error_lines
 from tests.conftest import EXAMPLES
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -142,11 +143,21 @@ def _said(value: str) -> None:
         raise ValidationError("say why, in words")
 
 
+# Words a person types: no control characters but tab and line breaks (PostgreSQL refuses a
+# NUL in text, and none belongs in a reason a clinician reads).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _plain(value: str) -> None:
+    if _CONTROL.search(value):
+        raise ValidationError("control characters are not allowed (tab and line breaks are)")
+
+
 class ReviewerSchema(Schema):
     """Only the reviewer's NPI (claimResponseReviewer.reviewerNPI): who decides is the
     principal."""
 
-    npi = fields.String(load_default=None, validate=validate.Regexp(r"^\d{10}$"))
+    npi = fields.String(load_default=None, validate=validate.Regexp(r"\d{10}\Z"))
     name = fields.Raw(load_default=None, validate=_from_token)
 
 
@@ -158,17 +169,19 @@ class ReviewDecisionSchema(Schema):
     )
     quantity = fields.Decimal(load_default=None, validate=_quantity)
     # X12 886 codes are short; the column holds 16 characters.
-    reason_code = fields.String(load_default=None, validate=validate.Regexp(r"^[A-Za-z0-9]{1,16}$"))
-    reason = fields.String(load_default=None, validate=validate.Length(max=2000))
+    reason_code = fields.String(load_default=None, validate=validate.Regexp(r"[A-Za-z0-9]{1,16}\Z"))
+    reason = fields.String(load_default=None, validate=[validate.Length(max=2000), _plain])
     documents = fields.List(
-        fields.String(validate=validate.Regexp(r"^\d{1,7}-\d$")), load_default=list
+        fields.String(validate=validate.Regexp(r"\d{1,7}-\d\Z")), load_default=list
     )
     reviewer = fields.Nested(ReviewerSchema, load_default=dict)
 
 
 class ReopenSchema(Schema):
     item = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=9999))
-    reason = fields.String(required=True, validate=[validate.Length(min=1, max=2000), _said])
+    reason = fields.String(
+        required=True, validate=[validate.Length(min=1, max=2000), _said, _plain]
+    )
     reviewer = fields.Nested(ReviewerSchema, load_default=dict)
 
 
@@ -180,7 +193,9 @@ class ExtendSchema(Schema):
         strict=True,
         validate=validate.Range(min=1, max=MAX_REVIEW_EXTENSION.days),
     )
-    reason = fields.String(required=True, validate=[validate.Length(min=1, max=2000), _said])
+    reason = fields.String(
+        required=True, validate=[validate.Length(min=1, max=2000), _said, _plain]
+    )
 
 
 @bp.get("/review/queue")

@@ -16,7 +16,7 @@ from fhirauth.cli import (
     serve,
     users,
 )
-from fhirauth.cli.text import describe_response
+from fhirauth.fhir.response_text import describe_response
 
 __all__ = ["describe_response", "main"]
 

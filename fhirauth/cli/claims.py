@@ -19,7 +19,6 @@ from fhirauth.cli.http import (
     echo_issues,
     url_option,
 )
-from fhirauth.cli.text import describe_check, describe_response, issue_line, trace_text
 from fhirauth.clock import system_clock
 from fhirauth.config import Settings
 from fhirauth.conformance import PackageError, Registry, validate_resource
@@ -27,6 +26,7 @@ from fhirauth.conformance.cache import resolve
 from fhirauth.decision.decide import decide
 from fhirauth.errors import FhirError
 from fhirauth.fhir.bundle import parse_request
+from fhirauth.fhir.response_text import describe_check, describe_response, issue_line, trace_text
 from fhirauth.fhir.strict_json import load_json
 from fhirauth.operations.pipeline import evaluate
 from fhirauth.policy import load_policies

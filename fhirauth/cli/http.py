@@ -16,7 +16,7 @@ import orjson
 import requests
 
 from fhirauth.auth.credentials import TokenError, fetch_token
-from fhirauth.cli.text import describe_outcome
+from fhirauth.fhir.response_text import describe_outcome
 
 DEFAULT_URL = "http://127.0.0.1:8080/fhir"
 _CREDENTIALS = "fhirauth.credentials"

@@ -9,7 +9,7 @@ import click
 import orjson
 
 from fhirauth.cli.http import auth_options, call_or_exit, url_option
-from fhirauth.cli.text import describe_response, trace_text
+from fhirauth.fhir.response_text import describe_response, trace_text
 
 _SHOWN_WARNINGS = 10
 

@@ -19,7 +19,7 @@ _SHORT = {uri: name for name, uri in ALIASES.items()}
 UNLISTED = "*"
 
 
-def _applies(rule: Rule) -> str | None:
+def applies_when(rule: Rule) -> str | None:
     """When the rule applies, in words a reader of the list can follow; None: always."""
     parts = []
     if rule.modifiers:
@@ -48,7 +48,7 @@ def _row(policy: Policy, rule: Rule | None, system: str | None, code: str) -> di
         "description": (rule.description or None)
         if rule
         else "Any service no rule of this policy names",
-        "appliesWhen": _applies(rule) if rule else None,
+        "appliesWhen": applies_when(rule) if rule else None,
         "documentation": _documentation(rule) if rule else [],
     }
 

@@ -5,6 +5,7 @@ and the X12 886 reason codes a denial chooses from."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -23,6 +24,9 @@ from fhirauth.policy.loader import PolicySet
 
 MAX_QUANTITY = Decimal(1_000_000_000)
 _MICRO = Decimal("0.000001")
+# Words a person types: no control characters but tab and line breaks (PostgreSQL refuses a
+# NUL in text, and none belongs in a reason a clinician reads).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # The reason a reviewer gives most: the plan's medical necessity criteria are not met. The
 # policies' own codes are added to it (X12 886 is licensed; these are the demo's placeholders).
 REVIEWER_REASONS = {"MN": "medical necessity criteria not met"}
@@ -69,6 +73,11 @@ def _said(value: str) -> None:
         raise ValidationError("say why, in words")
 
 
+def _plain(value: str) -> None:
+    if _CONTROL.search(value):
+        raise ValidationError("control characters are not allowed (tab and line breaks are)")
+
+
 class DecisionForm(Schema):
     class Meta:
         unknown = EXCLUDE
@@ -76,8 +85,8 @@ class DecisionForm(Schema):
     action = fields.String(required=True, validate=validate.OneOf(ACTIONS))
     period_days = fields.Integer(load_default=None, validate=validate.Range(min=1, max=3660))
     quantity = fields.Decimal(load_default=None, validate=_quantity)
-    reason_code = fields.String(load_default=None, validate=validate.Regexp(r"^[A-Za-z0-9]{1,16}$"))
-    reason = fields.String(load_default=None, validate=[validate.Length(max=2000), _said])
+    reason_code = fields.String(load_default=None, validate=validate.Regexp(r"[A-Za-z0-9]{1,16}\Z"))
+    reason = fields.String(load_default=None, validate=[validate.Length(max=2000), _said, _plain])
     documents = fields.List(
         fields.String(validate=validate.OneOf(sorted(LOINC_NAMES))), load_default=list
     )

@@ -148,6 +148,12 @@ def test_a_denial_without_a_reason_is_refused(
         {"item": 3, "action": "maybe"},
         {"item": 0, "action": "approve"},
         {"item": 3, "action": "request-info", "documents": ["not-loinc"]},
+        # A line break after a pattern's end used to pass (``$``); PostgreSQL refused a NUL
+        # with a 500.
+        {"item": 3, "action": "request-info", "documents": ["11506-3\n"]},
+        {"item": 3, "action": "approve", "reviewer": {"npi": "1922067835\n"}},
+        {"item": 3, "action": "deny", "reason_code": "NC\n", "reason": "Not covered"},
+        {"item": 3, "action": "deny", "reason_code": "NC", "reason": "Not\u0000covered"},
     ],
 )
 def test_invalid_decision_payloads_get_400_with_an_operation_outcome(

@@ -155,6 +155,8 @@ def test_approve_partial_and_request_info_each_give_their_review_action(
         ({"action": "modify"}, "a partial approval gives the quantity or the period"),
         ({"action": "approve", "period_days": "0"}, "period days"),
         ({"action": "burn"}, "action"),
+        ({**DENIAL, "reason": "Not necessary.\x00"}, "control characters are not allowed"),
+        ({**DENIAL, "reason_code": "MN\n"}, "reason code"),
     ],
 )
 def test_an_incomplete_form_changes_nothing_and_says_why(

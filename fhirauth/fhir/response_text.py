@@ -1,7 +1,7 @@
-"""What the client commands print about the server's answers: each item's action and
-authorization, why a request could not be processed (``ClaimResponse.error``), what a pended
-item waits for (the CommunicationRequests and PAS Tasks of the response Bundle), the issues of an
-OperationOutcome and the trace of a decision."""
+"""What fhirauth says in words about its answers; the CLI prints it, the console shows it:
+each item's action and authorization, why a request could not be processed
+(``ClaimResponse.error``), what a pended item waits for (the CommunicationRequests and PAS
+Tasks of the response Bundle), the issues of an OperationOutcome and the trace of a decision."""
 
 from __future__ import annotations
 
