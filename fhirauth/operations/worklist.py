@@ -115,8 +115,18 @@ def provider_name(raw: bytes) -> str | None:
     return resource_name(req.provider.resource)
 
 
-def _row(case: dict[str, Any], auth: Authorization, session: Session, now: datetime) -> Row:
+def _row(
+    case: dict[str, Any],
+    auth: Authorization,
+    session: Session,
+    now: datetime,
+    names: dict[str, str | None],
+) -> Row:
     sub = review.latest_submission(session, auth)
+    # One provider sends many requests: its name is read from the first of them only.
+    key = sub.provider_identifier or f"submission:{sub.id}"
+    if key not in names:
+        names[key] = provider_name(sub.raw)
     due = datetime.fromisoformat(case["dueAt"])
     return Row(
         id=auth.id,
@@ -134,7 +144,7 @@ def _row(case: dict[str, Any], auth: Authorization, session: Session, now: datet
             if i.review_action == review.PENDED and i.code
         ),
         provider=sub.provider_identifier,
-        provider_name=provider_name(sub.raw),
+        provider_name=names[key],
         assigned_to=auth.assigned_to,
     )
 
@@ -148,7 +158,8 @@ def worklist(session: Session, now: datetime, filters: Filters | None = None) ->
             select(Authorization).where(Authorization.id.in_([c["id"] for c in cases]))
         )
     }
-    every = [_row(c, auths[c["id"]], session, now) for c in cases]
+    names: dict[str, str | None] = {}
+    every = [_row(c, auths[c["id"]], session, now, names) for c in cases]
     chosen = filters or Filters()
     providers = {r.provider: r.provider_name for r in every if r.provider}
     return Worklist(

@@ -88,7 +88,7 @@ def case_page(auth_id: str) -> Response:
 @bp.get("/case/<auth_id>")
 def case_link(auth_id: str) -> Response:
     """The dashboard's link to a case."""
-    return redirect(CASE_URL.format(id=auth_id), 301)  # type: ignore[return-value]
+    return redirect(CASE_URL.format(id=auth_id), 301)
 
 
 @bp.get("/cases/<auth_id>/documents/<int:number>")
@@ -137,7 +137,7 @@ def case_decide(auth_id: str, sequence: int) -> Response:
         return _render(auth_id, error=f"Item {sequence} was not decided: {exc}", status=exc.status)
     g.audit_detail = f"console: item {sequence} {ACTION_LABELS[choice.action]}"
     url = f"{CASE_URL.format(id=auth_id)}?done={choice.action}&item={sequence}"
-    return redirect(url, 303)  # type: ignore[return-value]
+    return redirect(url, 303)
 
 
 @bp.post("/cases/<auth_id>/assign")
@@ -157,4 +157,4 @@ def case_assign(auth_id: str) -> Response:
         g.audit_detail = "console: reassignment refused: not an enabled staff account"
         return _render(auth_id, error=str(exc), status=400)
     g.audit_detail = f"console: case assigned to {name}" if name else "console: case unassigned"
-    return redirect(f"{CASE_URL.format(id=auth_id)}?done=assigned", 303)  # type: ignore[return-value]
+    return redirect(f"{CASE_URL.format(id=auth_id)}?done=assigned", 303)

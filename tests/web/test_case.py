@@ -105,7 +105,9 @@ def test_a_decision_from_the_case_page_is_answered_to_the_provider_under_the_sta
     resp = desk.post(f"/console/cases/{auth}/items/3/decide", {**DENIAL})
     assert resp.status_code == 303
     assert resp.headers["Location"] == f"/console/cases/{auth}?done=deny&item=3"
-    assert "Item 3 denied" in text(desk.get(resp.headers["Location"]))
+    page = text(desk.get(resp.headers["Location"]))
+    assert "Item 3 denied" in page
+    assert "console: item 3 denied" in page  # the case's own audit trail says who did what
     cr = current(client, answer)
     assert cr["meta"]["versionId"] == "2" and action_of(cr, 3) == "A3"
     notes = {n["number"]: n["text"] for n in cr["processNote"]}
