@@ -7,6 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from fhirauth.fhir.bundle import PasRequest
+from fhirauth.fhir.references import Entry
+
 
 @dataclass(frozen=True)
 class Code:
@@ -115,3 +118,26 @@ def plan(coverage: Any) -> str | None:
         if "plan" in kinds and cls.get("value"):
             return f"{cls['name']} ({cls['value']})" if cls.get("name") else str(cls["value"])
     return None
+
+
+def referenced_name(req: PasRequest, referrer: Entry, ref: Any) -> str | None:
+    """The name of what a Reference points at in the bundle, else the Reference's display."""
+    if not isinstance(ref, dict):
+        return None
+    if isinstance(ref.get("reference"), str):
+        found = req.resolve(ref["reference"], referrer)
+        if len(found) == 1 and resource_name(found[0].resource):
+            return resource_name(found[0].resource)
+    return str(ref["display"]) if ref.get("display") else None
+
+
+def provider_name(req: PasRequest) -> str | None:
+    """Who requests (Claim.provider): an organization's or a practitioner's name; for a
+    PractitionerRole, the practitioner's and the organization's."""
+    entry = req.provider
+    if entry.type != "PractitionerRole":
+        return resource_name(entry.resource)
+    names = [
+        referenced_name(req, entry, entry.resource.get(k)) for k in ("practitioner", "organization")
+    ]
+    return ", ".join(n for n in names if n) or None

@@ -23,11 +23,12 @@ from fhirauth.fhir.display import (
     identifiers,
     period,
     plan,
+    provider_name,
     quantity,
+    referenced_name,
     resource_name,
     serviced,
 )
-from fhirauth.fhir.references import Entry
 from fhirauth.membership import member_id
 from fhirauth.operations import appeals, review
 from fhirauth.operations.casefile_history import (
@@ -167,16 +168,6 @@ def parsed(raw: bytes) -> PasRequest | None:
         return None
 
 
-def _reference_name(req: PasRequest, referrer: Entry, ref: Any) -> str | None:
-    if not isinstance(ref, dict):
-        return None
-    if isinstance(ref.get("reference"), str):
-        found = req.resolve(ref["reference"], referrer)
-        if len(found) == 1 and resource_name(found[0].resource):
-            return resource_name(found[0].resource)
-    return str(ref["display"]) if ref.get("display") else None
-
-
 def patient_of(req: PasRequest | None) -> Patient:
     if req is None:
         return Patient(None, None, None, None)
@@ -196,7 +187,7 @@ def coverage_of(req: PasRequest | None) -> CoverageInfo:
     entry = req.coverages[0]
     cov = entry.resource
     payors = cov.get("payor") or []
-    payer = _reference_name(req, entry, payors[0]) if payors else None
+    payer = referenced_name(req, entry, payors[0]) if payors else None
     return CoverageInfo(
         payer or resource_name(req.insurer.resource),
         member_id(cov, req.patient.resource),
@@ -209,7 +200,7 @@ def provider_of(req: PasRequest | None, stored: str | None) -> Party:
     if req is None:
         return Party("Organization", None, (stored,) if stored else ())
     res = req.provider.resource
-    return Party(req.provider.type, resource_name(res), tuple(identifiers(res)))
+    return Party(req.provider.type, provider_name(req), tuple(identifiers(res)))
 
 
 def _events(session: Session, auth_id: str) -> dict[int, list[Event]]:

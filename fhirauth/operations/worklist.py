@@ -15,8 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fhirauth.errors import Invalid
+from fhirauth.fhir import display
 from fhirauth.fhir.bundle import parse_bundle, request_bundle
-from fhirauth.fhir.display import resource_name
 from fhirauth.operations import review
 from fhirauth.store.models import Authorization
 
@@ -112,7 +112,7 @@ def provider_name(raw: bytes) -> str | None:
         req = parse_bundle(request_bundle(raw), models=False)
     except Invalid:
         return None
-    return resource_name(req.provider.resource)
+    return display.provider_name(req)
 
 
 def _row(

@@ -162,3 +162,13 @@ def test_documents_received_are_listed_and_each_can_be_fetched(
 def test_an_unknown_case_is_not_found(services: Services) -> None:
     with services.sessions() as session, pytest.raises(NotFound):
         casefile(session, "0" * 32, NOW)
+
+
+def test_a_practitioner_role_as_provider_is_named_by_practitioner_and_organization(
+    client: FlaskClient, services: Services
+) -> None:
+    request = load(MRI)
+    request["entry"][0]["resource"]["provider"] = {"reference": "PractitionerRole/adeyemi-at-nsna"}
+    case = case_of(services, pend(client, services, request))
+    assert case.provider.kind == "PractitionerRole"
+    assert case.provider.name == "Dr. Samuel O. Adeyemi MD, North Shore Neurology Associates"
