@@ -117,7 +117,9 @@ def _sentence(messages: Any) -> str:
         parts = []
         for name, problem in messages.items():
             text = _sentence(problem)
-            parts.append(text if name == "_schema" else f"{name.replace('_', ' ')}: {text}")
+            # A list's messages are keyed by position: the field's name says enough.
+            named = name != "_schema" and not isinstance(name, int)
+            parts.append(f"{str(name).replace('_', ' ')}: {text}" if named else text)
         return "; ".join(parts)
     if isinstance(messages, list | tuple):
         return "; ".join(_sentence(m) for m in messages)
