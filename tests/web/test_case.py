@@ -203,6 +203,7 @@ def test_the_reviewer_who_denied_cannot_decide_the_appeal(
     submit(client, appeal_of(request, 1))
     resp = desk.post(f"/console/cases/{auth}/items/1/decide", {"action": "approve"})
     assert resp.status_code == 403 and "Item 1 was not decided" in text(resp)
+    assert "decided by a reviewer who took no part in the decision appealed" in text(resp)
     other = console("admin")
     assert (
         other.post(f"/console/cases/{auth}/items/1/decide", {"action": "approve"}).status_code
