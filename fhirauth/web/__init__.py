@@ -3,7 +3,17 @@
 Importing the page modules registers their routes on ``bp``.
 """
 
-from fhirauth.web import dashboard, login, metrics, playground, policies, staff
+from fhirauth.web import case, dashboard, login, metrics, playground, policies, queue, staff
 from fhirauth.web.blueprint import bp
 
-__all__ = ["bp", "dashboard", "login", "metrics", "playground", "policies", "staff"]
+__all__ = [
+    "bp",
+    "case",
+    "dashboard",
+    "login",
+    "metrics",
+    "playground",
+    "policies",
+    "queue",
+    "staff",
+]
