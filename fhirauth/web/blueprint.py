@@ -37,6 +37,8 @@ CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
+# Where a case opens, by the authorization's opaque id (never PHI in a URL).
+CASE_URL = "/console/cases/{id}"
 _SIGN_IN = frozenset({"console.login", "console.login_post"})
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -15,6 +15,7 @@ from fhirauth.operations import review
 from fhirauth.operations.casefile import casefile
 from fhirauth.operations.casefile_history import document
 from fhirauth.web.blueprint import (
+    CASE_URL,
     admin_only,
     bp,
     current_staff,
@@ -31,7 +32,6 @@ from fhirauth.web.case_forms import (
     reason_codes,
 )
 
-CASE_URL = "/console/cases/{id}"
 # What an attachment may do once opened: nothing but show itself. ``sandbox`` puts it in an
 # opaque origin with scripts, forms and plugins off, so an HTML or SVG document runs nothing
 # and reaches neither the console's cookies nor its pages.
@@ -83,12 +83,6 @@ def _render(auth_id: str, *, error: str | None = None, status: int = 200) -> Res
 @bp.get("/cases/<auth_id>")
 def case_page(auth_id: str) -> Response:
     return _render(auth_id)
-
-
-@bp.get("/case/<auth_id>")
-def case_link(auth_id: str) -> Response:
-    """The dashboard's link to a case."""
-    return redirect(CASE_URL.format(id=auth_id), 301)
 
 
 @bp.get("/cases/<auth_id>/documents/<int:number>")

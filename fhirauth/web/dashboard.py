@@ -9,7 +9,7 @@ from typing import Any
 from markupsafe import Markup
 
 from fhirauth.operations import dashboard as figures
-from fhirauth.web.blueprint import bp, page, services
+from fhirauth.web.blueprint import CASE_URL, bp, page, services
 from fhirauth.web.charts import Bar, Times, bar_chart, times_chart
 
 # The CSS class each category's bar is coloured by (console.css "Charts drawn on the server").
@@ -28,8 +28,6 @@ DUE_KINDS = {
     figures.DUE_72H: "due-72h",
     figures.LATER: "muted",
 }
-# Where a case opens: the case page, by the authorization's opaque id (never PHI).
-CASE_URL = "/console/case/{id}"
 
 
 def outcome_chart(received: figures.Received, title: str) -> Markup:

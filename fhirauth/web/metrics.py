@@ -16,8 +16,7 @@ from fhirauth.decision import report_formats as formats
 from fhirauth.decision.metrics import metrics
 from fhirauth.operations.reports import metric_rows
 from fhirauth.policy.pa_list import pa_list
-from fhirauth.web.blueprint import bp, page, services
-from fhirauth.web.dashboard import CASE_URL
+from fhirauth.web.blueprint import CASE_URL, bp, page, services
 
 FIRST_YEAR, LAST_YEAR = 2000, 2999  # as ``report metrics --year`` accepts
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")  # a policy id is the payer's: kept out of the header

@@ -11,9 +11,7 @@ from flask import request
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from fhirauth.operations.worklist import UNASSIGNED, Filters, worklist
-from fhirauth.web.blueprint import bp, page, services
-
-CASE_URL = "/console/cases/{id}"
+from fhirauth.web.blueprint import CASE_URL, bp, page, services
 
 
 class QueueFilterSchema(Schema):

@@ -82,15 +82,15 @@ def test_a_reviewer_signs_in_finds_the_case_decides_it_and_the_ehr_is_notified(
         assert "Wrong username or password" in browser.find_element(By.CSS_SELECTOR, ".error").text
         sign_in_as(browser, root, "rita", PASSWORD)
         WebDriverWait(browser, 5).until(url_contains("/console/"))
-        screenshot(browser, "dashboard-story")
+        screenshot(browser, "story-dashboard")
 
         browser.find_element(By.LINK_TEXT, "Queue").click()
         row = browser.find_element(By.ID, f"case-{auth_id}")
         assert pended["entry"][0]["resource"]["preAuthRef"] in row.text
-        screenshot(browser, "queue-story")
+        screenshot(browser, "story-queue")
         row.find_element(By.TAG_NAME, "a").click()
         WebDriverWait(browser, 5).until(url_contains(f"/cases/{auth_id}"))
-        screenshot(browser, "case")
+        screenshot(browser, "story-case")
 
         for sequence in sorted(items):
             form = browser.find_element(By.ID, f"decide-{sequence}")

@@ -82,14 +82,6 @@ def test_the_case_page_shows_the_patient_coverage_provider_items_and_trace(
     assert "<script" not in html and "style=" not in html
 
 
-def test_the_dashboards_case_link_opens_the_case(
-    console: Callable[..., Console], mixed: tuple[str, dict[str, Any]]
-) -> None:
-    auth, _ = mixed
-    resp = console().get(f"/console/case/{auth}")
-    assert resp.status_code == 301 and resp.headers["Location"].endswith(f"/console/cases/{auth}")
-
-
 def test_an_unknown_case_is_404(console: Callable[..., Console]) -> None:
     assert console().get(f"/console/cases/{'0' * 32}").status_code == 404
 

@@ -79,7 +79,7 @@ def test_overdue_cases_are_red_and_each_case_opens_its_page(
     assert [bool(red) for red, _, _ in rows] == [True, False, False, False, False]
     with services.sessions() as session:
         soonest = dash.pended(session, NOW).soonest
-    assert [url for _, url, _ in rows] == [f"/console/case/{c['id']}" for c in soonest]
+    assert [url for _, url, _ in rows] == [f"/console/cases/{c['id']}" for c in soonest]
     assert "overdue by 3.0 h" in html  # the expedited request received 75 hours ago
     assert '<rect class="bar overdue"' in html
     assert 'href="/console/queue"' in html
