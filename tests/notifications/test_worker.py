@@ -14,6 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from fhirauth.clock import system_clock
 from fhirauth.config import Settings
 from fhirauth.notifications import outbox
 from fhirauth.notifications.settings import NotificationSettings
@@ -144,6 +145,9 @@ def test_concurrent_loops_never_deliver_the_same_event_at_once(
         return 200
 
     receiver.behaviour = slow
+    # The threads take leases on the processes' clock: a lease the test clock froze would
+    # expire for the processes once the test ran longer than it (a slow start under load).
+    nservices.clock = system_clock
     subs = [ops.create(subscription(receiver.url), ANONYMOUS, nservices).id for _ in range(3)]
     procs = [WorkerProcess(settings, notify, tmp_path / f"worker-{i}.log") for i in range(2)]
     threads = []
