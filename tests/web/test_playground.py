@@ -111,3 +111,27 @@ def test_there_is_no_playground_outside_sandbox_mode(console: Callable[..., Cons
 
 def test_the_playground_is_in_the_menu_in_sandbox_mode(sandbox_console: Console) -> None:
     assert "Playground" in sandbox_console.get("/console/").get_data(as_text=True)
+
+
+def test_a_bundle_can_be_tried_as_a_named_client_with_its_script(
+    sandbox_console: Console, sandbox_services: Services
+) -> None:
+    sandbox_console.post(
+        "/console/playground/scripts", {"outcome": "A4", "count": "1", "principal": "ehr-42"}
+    )
+    html = sandbox_console.post(
+        "/console/playground", {"bundle": APPROVE, "client": "ehr-42"}
+    ).get_data(True)
+    assert "item 1: A4" in html
+    with sandbox_services.sessions() as session:
+        assert session.scalars(select(Authorization.principal)).all() == ["ehr-42"]
+
+
+def test_a_client_id_that_is_not_one_submits_nothing(
+    sandbox_console: Console, sandbox_services: Services
+) -> None:
+    answer = sandbox_console.post("/console/playground", {"bundle": APPROVE, "client": "a b<"})
+    assert answer.status_code == 400
+    assert "Not submitted" in answer.get_data(True)
+    with sandbox_services.sessions() as session:
+        assert session.scalars(select(Authorization)).all() == []
