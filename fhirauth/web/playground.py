@@ -32,13 +32,16 @@ def _sandbox_only() -> None:
         abort(404)
 
 
-def _page(**context: Any) -> str:
+def _page(whose: str = playground.PLAYGROUND.id, **context: Any) -> str:
+    """The page, with the scripts pending for ``whose``: the playground, or the client the
+    last form named."""
     svc = services()
     return page(
         "playground.html",
         nav="playground",
         outcomes=sandbox.OUTCOMES,
-        pending=playground.scripts(svc, playground.PLAYGROUND.id),
+        whose=whose,
+        pending=playground.scripts(svc, whose),
         **context,
     )
 
@@ -65,7 +68,7 @@ def playground_try() -> tuple[str, int]:
     tried = playground.try_bundle(body, services(), client)
     g.audit_detail = f"playground: a bundle tried as {client or 'playground'}, HTTP {tried.status}"
     kept = text if not upload or not upload.filename else ""
-    return _page(tried=tried, bundle=kept, client=client or ""), 200
+    return _page(client or playground.PLAYGROUND.id, tried=tried, bundle=kept, client=client), 200
 
 
 @bp.post("/playground/scripts")
@@ -84,11 +87,14 @@ def playground_script() -> tuple[str, int]:
         f"The next {form['count']} submission(s) of {form['principal']} will be answered "
         f"{form['outcome']} ({len(pending)} scripted in all)."
     )
-    return _page(notice=notice), 200
+    return _page(form["principal"], notice=notice), 200
 
 
 @bp.post("/playground/scripts/clear")
 def playground_clear() -> tuple[str, int]:
     _sandbox_only()
-    playground.clear(services(), playground.PLAYGROUND.id)
-    return _page(notice="The playground's scripts are cleared."), 200
+    whose = request.form.get("principal", "").strip() or playground.PLAYGROUND.id
+    if not _CLIENT_ID.match(whose):
+        return _page(error=f"Not cleared: {_CLIENT_WORDS}"), 400
+    playground.clear(services(), whose)
+    return _page(whose, notice=f"The scripts of {whose} are cleared."), 200
