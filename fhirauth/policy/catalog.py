@@ -10,15 +10,15 @@ requests its conditions fit, so the answer is then "it depends", with each branc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
 from fhirauth.policy.codes import ALIASES, canonical_system
-
-__all__ = ["ALIASES", "DEPENDS", "VERDICTS", "catalog", "find", "search"]
 from fhirauth.policy.loader import Policy, PolicySet, Rule
 from fhirauth.policy.pa_list import applies_when
+
+__all__ = ["ALIASES", "DEPENDS", "VERDICTS", "catalog", "find", "search"]
 
 _SHORT = {uri: name for name, uri in ALIASES.items()}
 VERDICTS = {
@@ -203,17 +203,7 @@ def _sentence(code: str, verdict: str, branches: list[Branch]) -> str:
 def search(policies: PolicySet, code: str, system: str | None, on: date) -> list[Finding]:
     """What each policy says of ``code`` (in ``system``, or any system the policy uses)."""
     code = code.strip()
-    out = []
-    for policy in policies.policies:
-        found = find(policy, code, system)
-        out.append(
-            Finding(
-                found.policy,
-                found.plan,
-                policy.applies_on(on),
-                found.verdict,
-                found.sentence,
-                found.branches,
-            )
-        )
-    return out
+    return [
+        replace(find(policy, code, system), in_effect=policy.applies_on(on))
+        for policy in policies.policies
+    ]

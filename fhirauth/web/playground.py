@@ -6,6 +6,7 @@ is no real patient to protect, and trying bundles is what the sandbox is for."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import abort, g, request
@@ -15,13 +16,15 @@ from fhirauth import sandbox
 from fhirauth.operations import playground
 from fhirauth.web.blueprint import bp, page, services
 
+_CLIENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}\Z")
+_CLIENT_WORDS = "a client id is 1 to 128 of A-Z a-z 0-9 . _ : -"
+_CLIENT = validate.Regexp(_CLIENT_ID, error=_CLIENT_WORDS)
+
 
 class ScriptForm(Schema):
     outcome = fields.String(required=True, validate=validate.OneOf(sandbox.OUTCOMES))
     count = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100))
-    principal = fields.String(
-        load_default=playground.PLAYGROUND.id, validate=validate.Regexp(r"[A-Za-z0-9._:-]{1,128}\Z")
-    )
+    principal = fields.String(load_default=playground.PLAYGROUND.id, validate=_CLIENT)
 
 
 def _sandbox_only() -> None:
@@ -29,13 +32,16 @@ def _sandbox_only() -> None:
         abort(404)
 
 
-def _page(**context: Any) -> str:
+def _page(whose: str = playground.PLAYGROUND.id, **context: Any) -> str:
+    """The page, with the scripts pending for ``whose``: the playground, or the client the
+    last form named."""
     svc = services()
     return page(
         "playground.html",
         nav="playground",
         outcomes=sandbox.OUTCOMES,
-        pending=playground.scripts(svc, playground.PLAYGROUND.id),
+        whose=whose,
+        pending=playground.scripts(svc, whose),
         **context,
     )
 
@@ -56,9 +62,13 @@ def playground_try() -> tuple[str, int]:
         body = text.encode()
     if not body.strip():
         return _page(error="Paste a bundle or choose a file."), 400
-    tried = playground.try_bundle(body, services())
-    g.audit_detail = f"playground: a bundle tried, HTTP {tried.status}"
-    return _page(tried=tried, bundle=text if not upload or not upload.filename else ""), 200
+    client = request.form.get("client", "").strip() or None
+    if client is not None and not _CLIENT_ID.match(client):
+        return _page(error=f"Not submitted: {_CLIENT_WORDS}"), 400
+    tried = playground.try_bundle(body, services(), client)
+    g.audit_detail = f"playground: a bundle tried as {client or 'playground'}, HTTP {tried.status}"
+    kept = text if not upload or not upload.filename else ""
+    return _page(client or playground.PLAYGROUND.id, tried=tried, bundle=kept, client=client), 200
 
 
 @bp.post("/playground/scripts")
@@ -77,11 +87,14 @@ def playground_script() -> tuple[str, int]:
         f"The next {form['count']} submission(s) of {form['principal']} will be answered "
         f"{form['outcome']} ({len(pending)} scripted in all)."
     )
-    return _page(notice=notice), 200
+    return _page(form["principal"], notice=notice), 200
 
 
 @bp.post("/playground/scripts/clear")
 def playground_clear() -> tuple[str, int]:
     _sandbox_only()
-    playground.clear(services(), playground.PLAYGROUND.id)
-    return _page(notice="The playground's scripts are cleared."), 200
+    whose = request.form.get("principal", "").strip() or playground.PLAYGROUND.id
+    if not _CLIENT_ID.match(whose):
+        return _page(error=f"Not cleared: {_CLIENT_WORDS}"), 400
+    playground.clear(services(), whose)
+    return _page(whose, notice=f"The scripts of {whose} are cleared."), 200
