@@ -1,8 +1,7 @@
 """The console's playground (sandbox mode): a bundle pasted or uploaded by a member of staff,
 checked as ``fhirauth validate`` checks it and then submitted as ``$submit`` would take it,
-as the playground's own principal, so its requests never mix with a client's, or as the
-client a member of staff names (whose scripted outcomes it then takes, as that client's own
-submissions would).
+as the playground's own principal, so its requests never mix with a client's (a member of
+staff never files a request in a client's name; a client's next outcomes can be scripted).
 
 The principal may send any provider and sending system, as the anonymous principal does with
 authentication off: in sandbox mode, trying a bundle is the point.
@@ -53,15 +52,10 @@ def _checked(body: bytes, services: Services) -> list[Issue]:
     return [i for i in issues if i.severity != "information"]
 
 
-def as_client(client_id: str | None) -> Principal:
-    """The principal a playground submission is sent as: the playground's, or a named client's."""
-    return Principal(client_id, anonymous=True) if client_id else PLAYGROUND
-
-
-def try_bundle(body: bytes, services: Services, client_id: str | None = None) -> Tried:
+def try_bundle(body: bytes, services: Services) -> Tried:
     try:
         issues = _checked(body, services)
-        result = submit(body, as_client(client_id), services)
+        result = submit(body, PLAYGROUND, services)
     except FhirError as exc:
         return Tried(exc.status, list(exc.issues), operation_outcome(exc.issues))
     answer = orjson.loads(result.body)

@@ -62,13 +62,10 @@ def playground_try() -> tuple[str, int]:
         body = text.encode()
     if not body.strip():
         return _page(error="Paste a bundle or choose a file."), 400
-    client = request.form.get("client", "").strip() or None
-    if client is not None and not _CLIENT_ID.match(client):
-        return _page(error=f"Not submitted: {_CLIENT_WORDS}"), 400
-    tried = playground.try_bundle(body, services(), client)
-    g.audit_detail = f"playground: a bundle tried as {client or 'playground'}, HTTP {tried.status}"
+    tried = playground.try_bundle(body, services())
+    g.audit_detail = f"playground: a bundle tried, HTTP {tried.status}"
     kept = text if not upload or not upload.filename else ""
-    return _page(client or playground.PLAYGROUND.id, tried=tried, bundle=kept, client=client), 200
+    return _page(tried=tried, bundle=kept), 200
 
 
 @bp.post("/playground/scripts")

@@ -1,6 +1,6 @@
 """The playground's operation: a bundle is checked as ``fhirauth validate`` checks it and
-submitted as ``$submit`` takes it, as the playground or as a client a member of staff names;
-scripted outcomes answer that principal's next submissions."""
+submitted as ``$submit`` takes it, as the playground's own principal; scripted outcomes answer
+the next submissions of the principal they name."""
 
 from __future__ import annotations
 
@@ -59,15 +59,14 @@ def test_a_scripted_outcome_answers_the_next_playground_submission_only(
     assert second.summary is not None and "item 1: A1" in second.summary
 
 
-def test_a_named_client_submits_as_itself_and_takes_its_own_scripts(
+def test_a_clients_script_waits_for_that_client_not_the_playground(
     sandbox_services: Services,
 ) -> None:
     playground.script(sandbox_services, "ehr-42", "A4", 1)
     mine = playground.try_bundle(APPROVE, sandbox_services)
     assert mine.summary is not None and "item 1: A1" in mine.summary  # not the client's script
-    theirs = playground.try_bundle(APPROVE, sandbox_services, "ehr-42")
-    assert theirs.summary is not None and "item 1: A4" in theirs.summary
-    assert sorted(_principals(sandbox_services)) == ["ehr-42", "playground"]
+    assert [s["outcome"] for s in playground.scripts(sandbox_services, "ehr-42")] == ["A4"]
+    assert _principals(sandbox_services) == ["playground"]
 
 
 def test_scripts_are_cleared_per_principal(sandbox_services: Services) -> None:

@@ -114,30 +114,6 @@ def test_the_playground_is_in_the_menu_in_sandbox_mode(sandbox_console: Console)
     assert "Playground" in sandbox_console.get("/console/").get_data(as_text=True)
 
 
-def test_a_bundle_can_be_tried_as_a_named_client_with_its_script(
-    sandbox_console: Console, sandbox_services: Services
-) -> None:
-    sandbox_console.post(
-        "/console/playground/scripts", {"outcome": "A4", "count": "1", "principal": "ehr-42"}
-    )
-    html = sandbox_console.post(
-        "/console/playground", {"bundle": APPROVE, "client": "ehr-42"}
-    ).get_data(True)
-    assert "item 1: A4" in html
-    with sandbox_services.sessions() as session:
-        assert session.scalars(select(Authorization.principal)).all() == ["ehr-42"]
-
-
-def test_a_client_id_that_is_not_one_submits_nothing(
-    sandbox_console: Console, sandbox_services: Services
-) -> None:
-    answer = sandbox_console.post("/console/playground", {"bundle": APPROVE, "client": "a b<"})
-    assert answer.status_code == 400
-    assert "Not submitted" in answer.get_data(True)
-    with sandbox_services.sessions() as session:
-        assert session.scalars(select(Authorization)).all() == []
-
-
 def test_the_scripts_shown_and_cleared_are_those_of_the_principal_named(
     sandbox_console: Console,
 ) -> None:
@@ -151,10 +127,6 @@ def test_the_scripts_shown_and_cleared_are_those_of_the_principal_named(
     ).get_data(True)
     assert "The scripts of ehr-42 are cleared." in cleared
     assert "decided by the policies." in cleared
-    html = sandbox_console.post(
-        "/console/playground", {"bundle": APPROVE, "client": "ehr-42"}
-    ).get_data(True)
-    assert "item 1: A1" in html
 
 
 def test_a_bundle_larger_than_the_server_takes_is_refused(
