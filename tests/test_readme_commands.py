@@ -58,6 +58,8 @@ INSTALL_STEPS = ("python3 -m venv", "/pip install")
 
 # What a block's output must hold: every rule whose marker the block contains applies.
 EXPECT: dict[str, list[str]] = {
+    # README: The console (issue 15)
+    "fhirauth users add rita": ["rita (reviewer) can sign in at /console/login"],
     # README: After the decision (issue 14)
     "fhirauth check examples/billing/matches.json": [
         "ok: no mismatch",
