@@ -58,6 +58,10 @@ def of(user: StaffUser) -> Staff:
     return Staff(user.id, user.username, user.role)
 
 
+def is_username(name: str) -> bool:
+    return _USERNAME.match(name) is not None
+
+
 def check_username(username: str) -> str:
     name = username.strip().lower()
     if not _USERNAME.match(name):
@@ -139,8 +143,12 @@ def _sign_out_everywhere(session: Session, user_id: str) -> None:
 def sign_in(session: Session, username: str, password: str, now: datetime) -> Staff:
     """The account, when the password is right and the account may sign in; otherwise
     SignInRefused, having counted the failure."""
-    user = session.scalar(
-        select(StaffUser).where(StaffUser.username == username.strip().lower()).with_for_update()
+    name = username.strip().lower()
+    # What cannot be a username is never looked up (PostgreSQL refuses a NUL in a query).
+    user = (
+        session.scalar(select(StaffUser).where(StaffUser.username == name).with_for_update())
+        if is_username(name)
+        else None
     )
     if user is None or len(password) > MAX_PASSWORD:
         _verify(_DUMMY_HASH, password[:MAX_PASSWORD])

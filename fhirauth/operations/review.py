@@ -13,6 +13,7 @@ recorded as such.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -43,6 +44,8 @@ from fhirauth.store.records import determine, fill_item, item_event, status_of, 
 
 ACTIONS = ("approve", "modify", "deny", "request-info")
 PENDED = "A4"  # the only review action a reviewer decides; every other one is final
+# What an authorization id, preAuthRef or ClaimResponse id is made of.
+_KEY = re.compile(r"[A-Za-z0-9._-]{1,64}\Z")
 LOINC_NAMES = {
     "11506-3": "Progress note",
     "18748-4": "Diagnostic imaging study",
@@ -91,7 +94,11 @@ class ReviewDecision:
 def find(session: Session, key: str, *, lock: bool = False) -> Authorization:
     """An authorization by its id, its preAuthRef or its ClaimResponse id (the one handle a
     refused submission has); ``lock`` holds its row until the transaction ends (PostgreSQL),
-    so that two reviewers never write the same version."""
+    so that two reviewers never write the same version. A key no authorization could have
+    (what the ids and numbers are made of, at most 64 characters) is not looked up: PostgreSQL
+    refuses a NUL in a query, and a URL may carry one."""
+    if not _KEY.match(key):
+        raise NotFound(f"authorization {key[:64]!r}")
     stmt = select(Authorization).where(
         or_(
             Authorization.id == key,

@@ -53,7 +53,8 @@ def login() -> Response:
 @bp.post("/login")
 def login_post() -> Response:
     username = request.form.get("username", "")[:64]
-    g.audit_agent = f"staff:{username.strip().lower()}"
+    name = username.strip().lower()
+    g.audit_agent = f"staff:{name}" if staff.is_username(name) else "staff:(not a username)"
     sent, expected = request.form.get("csrf", ""), request.cookies.get(LOGIN_COOKIE, "")
     if not expected or not tokens_match(sent, expected):
         g.audit_detail = "console sign-in: form without its CSRF token refused"

@@ -76,6 +76,18 @@ def test_an_unknown_name_gets_the_same_answer_as_a_wrong_password(app: Flask) ->
     assert "Wrong username or password" in answer.get_data(as_text=True)
 
 
+def test_what_cannot_be_a_username_is_refused_like_any_wrong_name(
+    app: Flask, services: Services
+) -> None:
+    answer = sign_in(app.test_client(), "ri\x00ta", "whatever it is")
+    assert answer.status_code == 401
+    with services.sessions() as session:
+        agents = session.scalars(
+            select(AuditRecord.agent).where(AuditRecord.route == "/console/login")
+        ).all()
+    assert agents == ["staff:(not a username)"]
+
+
 def test_repeated_failures_lock_the_account(app: Flask, services: Services) -> None:
     add_staff(services, "rita", "reviewer")
     client = app.test_client()
