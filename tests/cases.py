@@ -3,6 +3,7 @@ authorization id the console's URLs use."""
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -11,6 +12,7 @@ from sqlalchemy import select
 
 from fhirauth.services import Services
 from fhirauth.store.models import Authorization
+from tests.api.test_attachments import note
 from tests.conftest import EXAMPLES
 
 FHIR_JSON = "application/fhir+json"
@@ -56,3 +58,24 @@ def assign(services: Services, auth: str, username: str | None) -> None:
         row = session.get(Authorization, auth)
         assert row is not None
         row.assigned_to = username
+
+
+def ask_for_imaging(client: FlaskClient, key: str) -> dict[str, Any]:
+    """A reviewer asks for the imaging study report on item 1; the answer Bundle (its
+    CommunicationRequest carries the tracking id an attachment names)."""
+    resp = client.post(
+        f"/admin/review/{key}/decisions",
+        json={"item": 1, "action": "request-info", "documents": ["18748-4"]},
+    )
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    return resp.get_json()
+
+
+def imaging_report(content: bytes, content_type: str = "text/html") -> dict[str, Any]:
+    """The imaging study report (LOINC 18748-4) as a DocumentReference holding ``content``."""
+    doc = note("18748-4")
+    doc["content"][0]["attachment"] = {
+        "contentType": content_type,
+        "data": base64.b64encode(content).decode(),
+    }
+    return doc

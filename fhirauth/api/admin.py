@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
-from decimal import Decimal
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
@@ -18,6 +16,7 @@ from fhirauth.decision.clocks import MAX_REVIEW_EXTENSION
 from fhirauth.errors import Invalid, Issue, Unsupported, invalid
 from fhirauth.fhir.strict_json import load_json
 from fhirauth.operations import authorizations, review, review_time
+from fhirauth.operations import review_input as checks
 from fhirauth.principal import ANONYMOUS
 from fhirauth.services import Services
 from fhirauth.store import repository
@@ -120,37 +119,11 @@ def clear_scripts() -> Response:
     return jsonify({"pending": []})
 
 
-MAX_QUANTITY = Decimal(1_000_000_000)
-_MICRO = Decimal("0.000001")
-
-
-def _quantity(value: Decimal) -> None:
-    """An authorized quantity the ClaimResponse can say: a number from 0 below a billion with
-    at most six decimals (``"1e400"`` is a finite Decimal, but no FHIR decimal or integer)."""
-    if not (value.is_finite() and 0 <= value < MAX_QUANTITY and value == value.quantize(_MICRO)):
-        raise ValidationError("must be a number from 0 to 999999999 with at most 6 decimals")
-
-
 def _from_token(_: Any) -> None:
     raise ValidationError(
         "the reviewer is the caller its access token names, never a name in the request: "
         "leave reviewer.name out"
     )
-
-
-def _said(value: str) -> None:
-    if not value.strip():
-        raise ValidationError("say why, in words")
-
-
-# Words a person types: no control characters but tab and line breaks (PostgreSQL refuses a
-# NUL in text, and none belongs in a reason a clinician reads).
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-def _plain(value: str) -> None:
-    if _CONTROL.search(value):
-        raise ValidationError("control characters are not allowed (tab and line breaks are)")
 
 
 class ReviewerSchema(Schema):
@@ -167,10 +140,9 @@ class ReviewDecisionSchema(Schema):
     period_days = fields.Integer(
         load_default=None, strict=True, validate=validate.Range(min=1, max=3660)
     )
-    quantity = fields.Decimal(load_default=None, validate=_quantity)
-    # X12 886 codes are short; the column holds 16 characters.
-    reason_code = fields.String(load_default=None, validate=validate.Regexp(r"[A-Za-z0-9]{1,16}\Z"))
-    reason = fields.String(load_default=None, validate=[validate.Length(max=2000), _plain])
+    quantity = fields.Decimal(load_default=None, validate=checks.quantity)
+    reason_code = fields.String(load_default=None, validate=checks.REASON_CODE)
+    reason = fields.String(load_default=None, validate=[validate.Length(max=2000), checks.plain])
     documents = fields.List(
         fields.String(validate=validate.Regexp(r"\d{1,7}-\d\Z")), load_default=list
     )
@@ -180,7 +152,7 @@ class ReviewDecisionSchema(Schema):
 class ReopenSchema(Schema):
     item = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=9999))
     reason = fields.String(
-        required=True, validate=[validate.Length(min=1, max=2000), _said, _plain]
+        required=True, validate=[validate.Length(min=1, max=2000), checks.said, checks.plain]
     )
     reviewer = fields.Nested(ReviewerSchema, load_default=dict)
 
@@ -194,7 +166,7 @@ class ExtendSchema(Schema):
         validate=validate.Range(min=1, max=MAX_REVIEW_EXTENSION.days),
     )
     reason = fields.String(
-        required=True, validate=[validate.Length(min=1, max=2000), _said, _plain]
+        required=True, validate=[validate.Length(min=1, max=2000), checks.said, checks.plain]
     )
 
 

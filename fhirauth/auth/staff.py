@@ -87,11 +87,15 @@ def _user(session: Session, username: str) -> StaffUser:
     return user
 
 
+def exists(session: Session, username: str) -> bool:
+    return session.scalar(select(StaffUser.id).where(StaffUser.username == username)) is not None
+
+
 def add(session: Session, username: str, role: str, password: str, now: datetime) -> Staff:
     name = check_username(username)
     if role not in ROLES:
         raise StaffError(f"role {role!r}: use one of {', '.join(ROLES)}")
-    if session.scalar(select(StaffUser.id).where(StaffUser.username == name)) is not None:
+    if exists(session, name):
         raise StaffError(f"staff user {name!r} exists already (reset its password instead)")
     user = StaffUser(
         id=uuid.uuid4().hex,

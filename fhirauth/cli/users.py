@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 import orjson
+from sqlalchemy.orm import Session
 
 from fhirauth.auth import staff
 from fhirauth.cli.db import db_options, store
@@ -26,8 +29,14 @@ def _password(from_stdin: bool) -> str:
     return click.prompt("Password", hide_input=True, confirmation_prompt=True)
 
 
-def _fail(exc: staff.StaffError) -> None:
-    raise click.ClickException(str(exc))
+@contextmanager
+def _changing(settings: Settings) -> Iterator[Session]:
+    """A transaction on the accounts; what the change refuses is the command's error."""
+    try:
+        with store(settings) as sessions, sessions.begin() as session:
+            yield session
+    except staff.StaffError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @users.command("add")
@@ -38,11 +47,8 @@ def _fail(exc: staff.StaffError) -> None:
 def users_add(name: str, role: str, password_stdin: bool, settings: Settings) -> None:
     """Create an account; the password is asked for (twice) unless --password-stdin."""
     password = _password(password_stdin)
-    try:
-        with store(settings) as sessions, sessions.begin() as session:
-            made = staff.add(session, name, role, password, system_clock())
-    except staff.StaffError as exc:
-        _fail(exc)
+    with _changing(settings) as session:
+        made = staff.add(session, name, role, password, system_clock())
     click.echo(f"{made.username} ({made.role}) can sign in at /console/login")
 
 
@@ -93,11 +99,8 @@ def users_enable(name: str, settings: Settings) -> None:
 
 
 def _set_enabled(name: str, enabled: bool, settings: Settings) -> None:
-    try:
-        with store(settings) as sessions, sessions.begin() as session:
-            staff.set_enabled(session, name, enabled)
-    except staff.StaffError as exc:
-        _fail(exc)
+    with _changing(settings) as session:
+        staff.set_enabled(session, name, enabled)
     click.echo(f"{name.lower()} {'enabled' if enabled else 'disabled'}")
 
 
@@ -108,9 +111,6 @@ def _set_enabled(name: str, enabled: bool, settings: Settings) -> None:
 def users_reset(name: str, password_stdin: bool, settings: Settings) -> None:
     """Set a new password: lifts a lockout and ends the account's sessions."""
     password = _password(password_stdin)
-    try:
-        with store(settings) as sessions, sessions.begin() as session:
-            staff.reset(session, name, password)
-    except staff.StaffError as exc:
-        _fail(exc)
+    with _changing(settings) as session:
+        staff.reset(session, name, password)
     click.echo(f"{name.lower()}: new password set, sessions ended")

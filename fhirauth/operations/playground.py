@@ -1,7 +1,8 @@
 """The console's playground (sandbox mode): a bundle pasted or uploaded by a member of staff,
-checked as ``fhirauth validate`` checks it and then submitted as ``$submit`` would take it,
-as the playground's own principal, so its requests never mix with a client's (a member of
-staff never files a request in a client's name; a client's next outcomes can be scripted).
+submitted as ``$submit`` takes it, as the playground's own principal, so its requests never
+mix with a client's (a member of staff never files a request in a client's name; a client's
+next outcomes can be scripted). The issues shown are ``$submit``'s own: a refusal's, or the
+deviations it decided the request despite.
 
 The principal may send any provider and sending system, as the anonymous principal does with
 authentication off: in sandbox mode, trying a bundle is the point.
@@ -14,15 +15,15 @@ from typing import Any
 
 import orjson
 
-from fhirauth.conformance import validate_resource
 from fhirauth.errors import FhirError, Issue
-from fhirauth.fhir.bundle import parse_request, request_bundle
 from fhirauth.fhir.outcome import operation_outcome
 from fhirauth.fhir.response_text import describe_response
+from fhirauth.operations import review
 from fhirauth.operations.claim_submit import submit
 from fhirauth.principal import Principal
 from fhirauth.services import Services
 from fhirauth.store import repository
+from fhirauth.store.models import Authorization
 
 PLAYGROUND = Principal("playground", anonymous=True)
 
@@ -43,22 +44,29 @@ class Tried:
         return orjson.dumps(self.response, option=orjson.OPT_INDENT_2).decode()
 
 
-def _checked(body: bytes, services: Services) -> list[Issue]:
-    """The structural checks and profile issues ``fhirauth validate`` reports (the request is
-    decided despite them, as $submit decides it)."""
-    data = request_bundle(body)
-    issues = list(parse_request(data).warnings)
-    issues += validate_resource(data, services.registry)
-    return [i for i in issues if i.severity != "information"]
+def _warnings(services: Services, auth_id: str | None) -> list[Issue]:
+    """What ``$submit`` decided the request despite (profile deviations, unknown shapes), as
+    it stored them with the submission: the request is checked once, by ``$submit`` itself."""
+    if auth_id is None:
+        return []
+    with services.sessions() as session:
+        auth = session.get(Authorization, auth_id)
+        if auth is None:
+            return []
+        stored = (review.latest_submission(session, auth).warnings or {}).get("issues", [])
+    return [
+        Issue(w["code"], w["diagnostics"], tuple(w.get("expression") or ()), "warning")
+        for w in stored
+    ]
 
 
 def try_bundle(body: bytes, services: Services) -> Tried:
     try:
-        issues = _checked(body, services)
         result = submit(body, PLAYGROUND, services)
     except FhirError as exc:
         return Tried(exc.status, list(exc.issues), operation_outcome(exc.issues))
     answer = orjson.loads(result.body)
+    issues = _warnings(services, result.authorization_id)
     return Tried(200, issues, answer, describe_response(answer))
 
 

@@ -1,13 +1,11 @@
 """The case page's forms: a reviewer's decision on one pended item and an administrator's
-assignment, read and checked with marshmallow (the constraints of the admin API's
-ReviewDecisionSchema, as HTML forms send them: text fields, empty ones meaning "not given"),
-and the X12 886 reason codes a denial chooses from."""
+assignment, read and checked with marshmallow (the admin API's checks, from
+operations/review_input.py, as HTML forms send them: text fields, empty ones meaning "not
+given"), and the X12 886 reason codes a denial chooses from."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from decimal import Decimal
 from typing import Any
 
 from marshmallow import (
@@ -19,14 +17,10 @@ from marshmallow import (
     validates_schema,
 )
 
+from fhirauth.operations import review_input as checks
 from fhirauth.operations.review import ACTIONS, LOINC_NAMES, ReviewDecision
 from fhirauth.policy.loader import PolicySet
 
-MAX_QUANTITY = Decimal(1_000_000_000)
-_MICRO = Decimal("0.000001")
-# Words a person types: no control characters but tab and line breaks (PostgreSQL refuses a
-# NUL in text, and none belongs in a reason a clinician reads).
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # The reason a reviewer gives most: the plan's medical necessity criteria are not met. The
 # policies' own codes are added to it (X12 886 is licensed; these are the demo's placeholders).
 REVIEWER_REASONS = {"MN": "medical necessity criteria not met"}
@@ -63,30 +57,17 @@ def reason_codes(policies: PolicySet) -> list[tuple[str, str]]:
     return sorted(out.items())
 
 
-def _quantity(value: Decimal) -> None:
-    if not (value.is_finite() and 0 <= value < MAX_QUANTITY and value == value.quantize(_MICRO)):
-        raise ValidationError("must be a number from 0 to 999999999 with at most 6 decimals")
-
-
-def _said(value: str) -> None:
-    if not value.strip():
-        raise ValidationError("say why, in words")
-
-
-def _plain(value: str) -> None:
-    if _CONTROL.search(value):
-        raise ValidationError("control characters are not allowed (tab and line breaks are)")
-
-
 class DecisionForm(Schema):
     class Meta:
         unknown = EXCLUDE
 
     action = fields.String(required=True, validate=validate.OneOf(ACTIONS))
     period_days = fields.Integer(load_default=None, validate=validate.Range(min=1, max=3660))
-    quantity = fields.Decimal(load_default=None, validate=_quantity)
-    reason_code = fields.String(load_default=None, validate=validate.Regexp(r"[A-Za-z0-9]{1,16}\Z"))
-    reason = fields.String(load_default=None, validate=[validate.Length(max=2000), _said, _plain])
+    quantity = fields.Decimal(load_default=None, validate=checks.quantity)
+    reason_code = fields.String(load_default=None, validate=checks.REASON_CODE)
+    reason = fields.String(
+        load_default=None, validate=[validate.Length(max=2000), checks.said, checks.plain]
+    )
     documents = fields.List(
         fields.String(validate=validate.OneOf(sorted(LOINC_NAMES))), load_default=list
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 from flask import Flask
 
 from fhirauth.cli import main
@@ -13,24 +13,30 @@ from fhirauth.config import Settings
 from tests.web.conftest import sign_in
 
 
+def _run(runner: CliRunner, settings: Settings, *args: str, stdin: str | None = None) -> Result:
+    return runner.invoke(main, ["users", *args, "--database-url", settings.db_url], input=stdin)
+
+
 def _users(runner: CliRunner, settings: Settings, *args: str, stdin: str | None = None) -> str:
-    result = runner.invoke(main, ["users", *args, "--database-url", settings.db_url], input=stdin)
+    result = _run(runner, settings, *args, stdin=stdin)
     assert result.exit_code == 0, result.output
     return result.output
+
+
+def _add(runner: CliRunner, settings: Settings, name: str, role: str, password: str) -> Result:
+    """``users add NAME --role ROLE --password-stdin``, the password on standard input."""
+    return _run(
+        runner, settings, "add", name, "--role", role, "--password-stdin", stdin=f"{password}\n"
+    )
 
 
 def test_an_account_added_from_the_command_line_signs_in(
     runner: CliRunner, settings: Settings, app: Flask
 ) -> None:
     out = _users(
-        runner,
-        settings,
-        "add",
-        "Rita",
-        "--role",
-        "reviewer",
+        runner, settings, "add", "Rita", "--role", "reviewer",
         stdin="a long passphrase\na long passphrase\n",
-    )
+    )  # fmt: skip
     assert "rita (reviewer) can sign in" in out
     assert sign_in(app.test_client(), "rita", "a long passphrase").status_code == 303
 
@@ -38,16 +44,7 @@ def test_an_account_added_from_the_command_line_signs_in(
 def test_the_password_comes_from_stdin_when_asked(
     runner: CliRunner, settings: Settings, app: Flask
 ) -> None:
-    _users(
-        runner,
-        settings,
-        "add",
-        "ada",
-        "--role",
-        "admin",
-        "--password-stdin",
-        stdin="stdin passphrase 1\n",
-    )
+    assert _add(runner, settings, "ada", "admin", "stdin passphrase 1").exit_code == 0
     listed = json.loads(_users(runner, settings, "list", "--json"))
     assert [(u["username"], u["role"], u["state"]) for u in listed] == [("ada", "admin", "active")]
     assert sign_in(app.test_client(), "ada", "stdin passphrase 1").status_code == 303
@@ -56,59 +53,15 @@ def test_the_password_comes_from_stdin_when_asked(
 def test_a_short_password_and_a_second_account_of_one_name_are_refused(
     runner: CliRunner, settings: Settings
 ) -> None:
-    short = runner.invoke(
-        main,
-        [
-            "users",
-            "add",
-            "rita",
-            "--role",
-            "reviewer",
-            "--password-stdin",
-            "--database-url",
-            settings.db_url,
-        ],
-        input="short\n",
-    )
+    short = _add(runner, settings, "rita", "reviewer", "short")
     assert short.exit_code == 1 and "at least 12 characters" in short.output
-    _users(
-        runner,
-        settings,
-        "add",
-        "rita",
-        "--role",
-        "reviewer",
-        "--password-stdin",
-        stdin="a long passphrase\n",
-    )
-    again = runner.invoke(
-        main,
-        [
-            "users",
-            "add",
-            "rita",
-            "--role",
-            "admin",
-            "--password-stdin",
-            "--database-url",
-            settings.db_url,
-        ],
-        input="a long passphrase\n",
-    )
+    assert _add(runner, settings, "rita", "reviewer", "a long passphrase").exit_code == 0
+    again = _add(runner, settings, "rita", "admin", "a long passphrase")
     assert again.exit_code == 1 and "exists already" in again.output
 
 
 def test_disable_enable_and_reset(runner: CliRunner, settings: Settings, app: Flask) -> None:
-    _users(
-        runner,
-        settings,
-        "add",
-        "rita",
-        "--role",
-        "reviewer",
-        "--password-stdin",
-        stdin="a long passphrase\n",
-    )
+    assert _add(runner, settings, "rita", "reviewer", "a long passphrase").exit_code == 0
     browser = app.test_client()
     assert sign_in(browser, "rita", "a long passphrase").status_code == 303
     _users(runner, settings, "disable", "rita")

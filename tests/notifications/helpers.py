@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import orjson
+from flask.testing import FlaskClient
 
 from fhirauth.fhir.bundle import parse_request
 from fhirauth.notifications import outbox
@@ -313,3 +314,19 @@ def change(services: Services, n: int) -> None:
             response_bundle=body,
             at=services.clock(),
         )
+
+
+def subscribed(client: FlaskClient, receiver: Receiver, *filters: str) -> str:
+    """Create a rest-hook Subscription to ``receiver`` and wait until its handshake arrived and
+    it is active; its id."""
+    created = client.post(
+        "/fhir/Subscription",
+        data=json.dumps(subscription(receiver.url, filters=filters)),
+        content_type=FHIR_JSON,
+    )
+    assert created.status_code == 201 and created.get_json()["status"] == "requested"
+    sub_id = str(created.get_json()["id"])
+    receiver.wait_for(lambda arr: len(arr) == 1)
+    assert receiver.arrivals[0].kind == "handshake"
+    wait_until(lambda: client.get(f"/fhir/Subscription/{sub_id}").get_json()["status"] == "active")
+    return sub_id

@@ -17,7 +17,7 @@ from fhirauth.services import Services
 from fhirauth.store.models import Authorization
 from tests.conftest import EXAMPLES
 from tests.inquiries import inquiry_of
-from tests.notifications.helpers import FHIR_JSON, WAIT, Receiver, subscription, wait_until
+from tests.notifications.helpers import FHIR_JSON, WAIT, Receiver, subscribed
 from tests.pas import assert_pas_response, review_actions
 
 pytest_plugins = ("tests.notifications.fixtures",)
@@ -32,18 +32,7 @@ def test_pended_request_approved_by_a_reviewer_is_pushed_to_the_subscriber(
     request = json.loads((EXAMPLES / "pend-mri-brain.json").read_text())
     worker = start_worker_thread(nservices, settings=notify)
     try:
-        created = nclient.post(
-            "/fhir/Subscription",
-            data=json.dumps(subscription(receiver.url, filters=("org-identifier=NSNEURO",))),
-            content_type=FHIR_JSON,
-        )
-        assert created.status_code == 201 and created.get_json()["status"] == "requested"
-        sub_id = created.get_json()["id"]
-        receiver.wait_for(lambda arr: len(arr) == 1)
-        assert receiver.arrivals[0].kind == "handshake"
-        wait_until(
-            lambda: nclient.get(f"/fhir/Subscription/{sub_id}").get_json()["status"] == "active"
-        )
+        subscribed(nclient, receiver, "org-identifier=NSNEURO")
 
         pended = nclient.post(
             "/fhir/Claim/$submit", data=json.dumps(request), content_type=FHIR_JSON

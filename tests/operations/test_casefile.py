@@ -3,7 +3,6 @@ with its codes and decision trace, the versions, documents, notifications and au
 
 from __future__ import annotations
 
-import base64
 from datetime import timedelta
 from typing import Any
 
@@ -17,7 +16,17 @@ from fhirauth.operations.casefile import casefile
 from fhirauth.operations.casefile_history import document
 from fhirauth.services import Services
 from tests.api.test_attachments import attachment, member_of, note, post_attachment, tracking_of
-from tests.cases import MIXED, MRI, RIVERBEND_NPI, load, pend, ref_of, submit
+from tests.cases import (
+    MIXED,
+    MRI,
+    RIVERBEND_NPI,
+    ask_for_imaging,
+    imaging_report,
+    load,
+    pend,
+    ref_of,
+    submit,
+)
 from tests.conftest import NOW
 from tests.notifications.helpers import subscription
 from tests.updates import update_of
@@ -129,15 +138,8 @@ def test_documents_received_are_listed_and_each_can_be_fetched(
     request = load(MRI)
     answer = submit(client, request)
     ref = ref_of(answer)
-    asked = client.post(
-        f"/admin/review/{ref}/decisions",
-        json={"item": 1, "action": "request-info", "documents": ["18748-4"]},
-    ).get_json()
-    html = note("18748-4")
-    html["content"][0]["attachment"] = {
-        "contentType": "text/html; charset=utf-8",
-        "data": base64.b64encode(b"<p>MRI report</p><script>alert(1)</script>").decode(),
-    }
+    asked = ask_for_imaging(client, ref)
+    html = imaging_report(b"<p>MRI report</p><script>alert(1)</script>", "text/html; charset=utf-8")
     for minutes, doc in ((10, note("18748-4")), (20, html)):
         services.clock = fixed_clock(NOW + timedelta(minutes=minutes))
         resp = post_attachment(client, attachment(tracking_of(asked), member_of(request), doc))

@@ -4,7 +4,6 @@ attachment opens without running its script; nothing breaks the Content-Security
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -19,8 +18,17 @@ from sqlalchemy import select
 from fhirauth.clock import fixed_clock
 from fhirauth.services import Services
 from fhirauth.store.models import OutboxEvent
-from tests.api.test_attachments import attachment, member_of, note, post_attachment, tracking_of
-from tests.cases import MIXED, MRI, RIVERBEND_NPI, auth_id, load, submit
+from tests.api.test_attachments import attachment, member_of, post_attachment, tracking_of
+from tests.cases import (
+    MIXED,
+    MRI,
+    RIVERBEND_NPI,
+    ask_for_imaging,
+    auth_id,
+    imaging_report,
+    load,
+    submit,
+)
 from tests.conftest import NOW
 from tests.notifications.helpers import subscription
 from tests.pas import review_actions
@@ -50,17 +58,8 @@ def test_a_reviewer_decides_a_case_from_the_queue_in_a_browser(
     request = load(MRI)
     late = submit(client, request)
     late_id = auth_id(services, late)
-    asked = client.post(
-        f"/admin/review/{late_id}/decisions",
-        json={"item": 1, "action": "request-info", "documents": ["18748-4"]},
-    ).get_json()
-    html = note("18748-4")
-    html["content"][0]["attachment"] = {
-        "contentType": "text/html",
-        "data": base64.b64encode(
-            b"<h1>MRI report</h1><script>document.title = 'script ran'</script>"
-        ).decode(),
-    }
+    asked = ask_for_imaging(client, late_id)
+    html = imaging_report(b"<h1>MRI report</h1><script>document.title = 'script ran'</script>")
     sent = post_attachment(client, attachment(tracking_of(asked), member_of(request), html))
     assert sent.status_code == 200
     services.clock = fixed_clock(NOW + timedelta(hours=75))

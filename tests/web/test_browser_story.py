@@ -26,7 +26,7 @@ from fhirauth.services import Services
 from fhirauth.store.models import Authorization, DecisionEvent
 from tests.conftest import EXAMPLES
 from tests.inquiries import inquiry_of
-from tests.notifications.helpers import FHIR_JSON, WAIT, Receiver, subscription, wait_until
+from tests.notifications.helpers import FHIR_JSON, WAIT, Receiver, subscribed
 from tests.pas import review_actions
 from tests.web.browser import csp_violations, screenshot, serve, sign_in_as
 
@@ -52,16 +52,7 @@ def test_a_reviewer_signs_in_finds_the_case_decides_it_and_the_ehr_is_notified(
     request = json.loads((EXAMPLES / "pend-mri-brain.json").read_text())
     worker = start_worker_thread(nservices, settings=notify)
     try:
-        made = nclient.post(
-            "/fhir/Subscription",
-            data=json.dumps(subscription(receiver.url, filters=("org-identifier=NSNEURO",))),
-            content_type=FHIR_JSON,
-        )
-        sub_id = made.get_json()["id"]
-        receiver.wait_for(lambda arr: len(arr) == 1)  # the handshake
-        wait_until(
-            lambda: nclient.get(f"/fhir/Subscription/{sub_id}").get_json()["status"] == "active"
-        )
+        subscribed(nclient, receiver, "org-identifier=NSNEURO")
         pended = nclient.post(
             "/fhir/Claim/$submit", data=json.dumps(request), content_type=FHIR_JSON
         ).get_json()

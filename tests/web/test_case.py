@@ -4,7 +4,6 @@ to the provider), and the administrator's reassignment."""
 
 from __future__ import annotations
 
-import base64
 import re
 from collections.abc import Callable
 from typing import Any
@@ -15,8 +14,8 @@ from sqlalchemy import select
 
 from fhirauth.services import Services
 from fhirauth.store.models import AuditRecord, Authorization, DecisionEvent
-from tests.api.test_attachments import attachment, member_of, note, post_attachment, tracking_of
-from tests.cases import MIXED, MRI, auth_id, load, submit
+from tests.api.test_attachments import attachment, member_of, post_attachment, tracking_of
+from tests.cases import MIXED, MRI, ask_for_imaging, auth_id, imaging_report, load, submit
 from tests.pas import review_actions
 from tests.updates import appeal_of
 from tests.web.conftest import Console
@@ -276,15 +275,8 @@ def test_an_html_attachment_opens_sandboxed_and_a_text_one_as_itself(
     request = load(MRI)
     answer = submit(client, request)
     auth = auth_id(services, answer)
-    asked = client.post(
-        f"/admin/review/{auth}/decisions",
-        json={"item": 1, "action": "request-info", "documents": ["18748-4"]},
-    ).get_json()
-    page = note("18748-4")
-    page["content"][0]["attachment"] = {
-        "contentType": "text/html",
-        "data": base64.b64encode(f"<h1>MRI report</h1>{SCRIPT}".encode()).decode(),
-    }
+    asked = ask_for_imaging(client, auth)
+    page = imaging_report(f"<h1>MRI report</h1>{SCRIPT}".encode())
     resp = post_attachment(client, attachment(tracking_of(asked), member_of(request), page))
     assert resp.status_code == 200
     desk = console()
