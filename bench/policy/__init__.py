@@ -1,0 +1,1 @@
+"""The policy-engine benchmark ``bench/policy_bench.py`` runs: its rules, requests and timing."""

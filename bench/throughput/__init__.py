@@ -1,0 +1,1 @@
+"""The HTTP throughput benchmark ``bench/submit.py`` runs, one module per part of it."""
