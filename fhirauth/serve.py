@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import socket
 from typing import Any
@@ -35,6 +36,10 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         app = create_app(self.settings, run_migrations=False)
         if self.notify:  # one delivery loop per gunicorn worker; claims keep them apart
             start_worker_thread(app.extensions["fhirauth"])
+        # What start-up built (policies, profiles, models: about 200,000 objects) lives as
+        # long as the worker. Left in the collector's oldest generation, every full collection
+        # walked it again: 60-70 ms pauses in the middle of requests, most of $submit's p99.
+        gc.freeze()
         return app
 
 

@@ -9,10 +9,7 @@ optional data.
 
 from __future__ import annotations
 
-import hashlib
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -29,6 +26,7 @@ from fhirauth.fhir.claim_values import (
     overlong_identifiers,
     related_to_itself,
 )
+from fhirauth.fhir.digests import RecentDigests, digest
 from fhirauth.fhir.json_rules import json_issues
 from fhirauth.fhir.references import Entry, EntryIndex, references, resolve
 from fhirauth.fhir.strict_json import load_json
@@ -271,44 +269,20 @@ def validate_models(data: dict[str, Any], entries: list[Entry]) -> None:
         raise Invalid(issues)
 
 
-class _CleanResources:
-    """Digests of resources that passed the R4 models (and FHIR's JSON rules), most recently
-    seen last. The same Patient, Coverage, Organization and Practitioners come with request
-    after request of one provider, and checking one costs 0.2 to 1 ms: a resource seen clean
-    before is not checked again. Only clean ones are kept, so no issue is ever replayed."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._seen: OrderedDict[bytes, None] = OrderedDict()
-        self._lock = threading.Lock()
-
-    @staticmethod
-    def digest(kind: str, resource: dict[str, Any]) -> bytes | None:
-        try:
-            canonical = orjson.dumps(resource, option=orjson.OPT_SORT_KEYS)
-        except (orjson.JSONEncodeError, TypeError):  # beyond orjson (a huge integer): check it
-            return None
-        return hashlib.blake2b(kind.encode() + b"\0" + canonical, digest_size=16).digest()
-
-    def __contains__(self, key: bytes) -> bool:
-        with self._lock:
-            if key in self._seen:
-                self._seen.move_to_end(key)
-                return True
-            return False
-
-    def add(self, key: bytes) -> None:
-        with self._lock:
-            self._seen[key] = None
-            if len(self._seen) > self.size:
-                self._seen.popitem(last=False)
+def _clean_key(kind: str, resource: dict[str, Any]) -> bytes | None:
+    try:
+        canonical = orjson.dumps(resource, option=orjson.OPT_SORT_KEYS)
+    except (orjson.JSONEncodeError, TypeError):  # beyond orjson (a huge integer): check it
+        return None
+    return digest(kind.encode(), canonical)
 
 
-_CLEAN = _CleanResources(4096)
+# Resources that passed the R4 models (and FHIR's JSON rules): checking one costs 0.2 to 1 ms.
+_CLEAN = RecentDigests(4096)
 
 
 def model_issues(kind: str, resource: dict[str, Any], path: str) -> list[Issue]:
-    key = _CleanResources.digest(kind, resource)
+    key = _clean_key(kind, resource)
     if key is not None and key in _CLEAN:
         return []
     issues = _model_issues(kind, resource, path)

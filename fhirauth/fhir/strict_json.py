@@ -10,7 +10,10 @@ import json
 import math
 from typing import Any
 
+import orjson
+
 from fhirauth.errors import invalid
+from fhirauth.fhir.digests import RecentDigests, digest
 
 # The deepest JSON read at all: the parser and the checks after it recurse. FHIRAUTH_MAX_DEPTH
 # (fhir/limits.py, 64 by default) may not exceed it; requests are measured against that first.
@@ -65,8 +68,27 @@ def _check_shape(value: Any) -> None:
             stack.extend((v, depth + 1) for v in node if isinstance(v, dict | list))
 
 
+# Bodies the strict reading took: the same bytes again are read by orjson, which gives the
+# same value for whatever the strict reading takes (no duplicate key, number or depth it
+# refuses), about eight times faster. A poll of $inquire, a retried $submit.
+_READ_BEFORE = RecentDigests(4096)
+
+
 def load_json(body: bytes | str) -> Any:
     """Parse a request body or raise ``Invalid`` (400) saying what is wrong with it."""
+    key = digest(body) if isinstance(body, bytes) else None
+    if key is not None and key in _READ_BEFORE:
+        try:
+            return orjson.loads(body.removeprefix(b"\xef\xbb\xbf"))
+        except orjson.JSONDecodeError:  # what orjson refuses (a lone surrogate): read as before
+            pass
+    value = _strict(body)
+    if key is not None:
+        _READ_BEFORE.add(key)
+    return value
+
+
+def _strict(body: bytes | str) -> Any:
     try:
         text = body.decode("utf-8") if isinstance(body, bytes) else body
     except UnicodeDecodeError as exc:

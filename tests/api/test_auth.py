@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Any
 
 import jwt
@@ -10,10 +11,12 @@ import pytest
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 from flask.testing import FlaskClient
+from sqlalchemy import update
 
 from fhirauth import create_app
 from fhirauth.auth import clients, tokens
 from fhirauth.services import Services
+from fhirauth.store.models import Client
 from tests.auth.helpers import TOKEN_URL, Register, TokenFor, bearer
 from tests.conftest import EXAMPLES, NOW
 
@@ -139,6 +142,20 @@ def test_a_disabled_clients_tokens_stop_working_at_once(
         clients.set_enabled(session, client_id, False, NOW)
     resp = secure.get("/fhir/Claim/unknown", headers=bearer(token))
     one_outcome(resp, 401, "login")
+
+
+def test_a_client_disabled_by_another_process_is_refused_within_a_second(
+    secure: FlaskClient, secure_services: Services, register: Register, token_for: TokenFor
+) -> None:
+    """`fhirauth clients disable` runs in its own process: this worker's memory of the
+    client's state is not told, and lasts ENABLED_FRESH_FOR seconds."""
+    client_id = register()
+    token = token_for(client_id)
+    assert secure.get("/fhir/Claim/unknown", headers=bearer(token)).status_code == 404
+    with secure_services.engine.begin() as conn:  # what the CLI's process writes
+        conn.execute(update(Client).where(Client.id == client_id).values(enabled=False))
+    time.sleep(clients.ENABLED_FRESH_FOR + 0.05)
+    one_outcome(secure.get("/fhir/Claim/unknown", headers=bearer(token)), 401, "login")
 
 
 def test_a_missing_scope_is_403_with_one_outcome(

@@ -218,3 +218,20 @@ def test_a_limit_below_one_is_refused(name: str) -> None:
 def test_a_depth_limit_beyond_what_the_parser_reads_is_refused(depth: int) -> None:
     with pytest.raises(ValueError, match="FHIRAUTH_MAX_DEPTH"):
         Limits(depth=depth)
+
+
+def test_a_body_over_a_limit_is_refused_every_time_it_is_sent() -> None:
+    body = json.dumps(with_items(SMALL.items + 1)).encode()
+    for _ in range(3):
+        with pytest.raises(TooCostly):
+            check_body(body, SMALL)
+
+
+def test_a_body_within_one_set_of_limits_is_still_measured_against_another() -> None:
+    """Bodies found within the limits are remembered with the limits they were checked
+    against (fhir/limits.py): a server restarted with lower limits refuses what it took."""
+    body = json.dumps(with_items(SMALL.items + 1)).encode()
+    check_body(body, Limits())
+    check_body(body, Limits())
+    with pytest.raises(TooCostly):
+        check_body(body, SMALL)

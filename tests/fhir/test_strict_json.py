@@ -6,6 +6,7 @@ import pytest
 
 from fhirauth.errors import Invalid
 from fhirauth.fhir.strict_json import MAX_DEPTH, load_json
+from tests.conftest import EXAMPLES
 
 
 @pytest.mark.parametrize(
@@ -52,3 +53,35 @@ def test_numbers_out_of_range_are_refused_rather_than_read_as_infinity(number: b
 def test_the_largest_numbers_held_are_read() -> None:
     body = b'{"a": 9223372036854775807, "b": -9223372036854775808, "c": 1e308}'
     assert load_json(body) == {"a": 2**63 - 1, "b": -(2**63), "c": 1e308}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"a": 1, "a": 2}',
+        b'{"value": NaN}',
+        b'{"value": 9223372036854775808}',
+        b'{"value": 1.' + b"5" * 50 + b"}",
+    ],
+)
+def test_a_body_refused_once_is_refused_every_time_it_is_sent(body: bytes) -> None:
+    for _ in range(3):
+        with pytest.raises(Invalid):
+            load_json(body)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '\ufeff{"a": [1, -0, 2.5, 1e308, 0.1, "\\u00e9\\ud83d\\ude00"], "b": null}'.encode(),
+        b'{"lone": "\\ud800", "n": 9223372036854775807}',
+        (EXAMPLES / "mixed-outcomes.json").read_bytes(),
+    ],
+)
+def test_a_body_read_before_reads_the_same_again(body: bytes) -> None:
+    """Bytes read once are read faster the next time (fhir/strict_json.py): the value is the
+    one the strict reading gives, whichever reader gives it."""
+    first = load_json(body)
+    assert load_json(body) == first
+    assert load_json(body) == first
+    assert repr(load_json(body)) == repr(first)  # 0 stays an int, 2.5 a float
