@@ -134,6 +134,11 @@ def submitted(result: claim_submit.SubmitResult) -> bytes:
     if result.authorization_id:
         g.audit_authorization = result.authorization_id
     g.audit_detail = audit.tolerated(result.deviations, result.warnings)
+    if result.replay_of:
+        g.audit_detail = f"replayed the answer to submission {result.replay_of}"
+    if result.claim_response_id:
+        g.audit_entities = [f"ClaimResponse/{result.claim_response_id}"]
+        g.audit_answer_named = True
     return result.body
 
 

@@ -40,6 +40,8 @@ class SubmitResult:
     replayed: bool
     deviations: int = 0  # profile errors taken as warnings (lenient validation)
     warnings: int = 0
+    replay_of: str | None = None  # the submission whose answer this is
+    claim_response_id: str | None = None  # known without reading the answer (replays)
 
 
 def content_hash(bundle: dict[str, Any]) -> str:
@@ -103,7 +105,7 @@ def submit(body: bytes | dict[str, Any], principal: Principal, services: Service
             seen = repository.find_submission(session, principal.id, digest)
             if seen is None:
                 raise
-            return SubmitResult(seen.bundle, seen.authorization_id, True)
+            return _replay(seen)
     return SubmitResult(out, auth_id, False, req.deviations, len(req.warnings))
 
 
@@ -134,8 +136,17 @@ def _script_or_seen(
         return None, None
     if not principal.anonymous:
         check_submitter(principal, parse_bundle(data, models=False))
-    log.info("duplicate submission %s replayed", seen.submission_id)
-    return None, SubmitResult(seen.bundle, seen.authorization_id, True)
+    return None, _replay(seen)
+
+
+def _replay(seen: repository.Replay) -> SubmitResult:
+    return SubmitResult(
+        seen.bundle,
+        seen.authorization_id,
+        True,
+        replay_of=seen.submission_id,
+        claim_response_id=seen.claim_response_id,
+    )
 
 
 _MAX_REPORTED = 20

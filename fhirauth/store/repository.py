@@ -19,18 +19,25 @@ class Replay:
     submission_id: str
     authorization_id: str | None
     bundle: bytes
+    claim_response_id: str | None = None
 
 
 def find_submission(session: Session, principal: str, content_hash: str) -> Replay | None:
     """The answer to this principal's earlier request of the same content, in one statement
     (no stored Claim JSON loaded)."""
     row = session.execute(
-        select(Submission.id, Submission.authorization_id, ClaimResponseVersion.bundle)
+        select(
+            Submission.id,
+            Submission.authorization_id,
+            ClaimResponseVersion.bundle,
+            Authorization.claim_response_id,
+        )
         .join(
             ClaimResponseVersion,
             (ClaimResponseVersion.authorization_id == Submission.authorization_id)
             & (ClaimResponseVersion.version == Submission.response_version),
         )
+        .join(Authorization, Authorization.id == Submission.authorization_id)
         .where(Submission.principal == principal, Submission.content_hash == content_hash)
     ).first()
     return Replay(*row) if row else None

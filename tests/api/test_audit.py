@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from fhirauth.cli import main
 from fhirauth.services import Services
-from fhirauth.store.models import AuditRecord, Authorization
+from fhirauth.store.models import AuditRecord, Authorization, Submission
 from tests.auth.helpers import Register, TokenFor, assertion, bearer, token_request
 from tests.conftest import EXAMPLES
 
@@ -181,3 +181,21 @@ def test_a_request_decided_despite_deviations_says_so_in_the_audit_trail(
             select(AuditRecord).where(AuditRecord.route == "/fhir/Claim/$submit")
         ).all()
     assert record.detail and "1 profile deviations" in record.detail
+
+
+def test_a_replayed_submission_is_audited_as_the_replay_it_is(
+    client: FlaskClient, services: Services
+) -> None:
+    first = submit(client, None)
+    again = submit(client, None)
+    assert again.data == first.data
+    with services.sessions() as session:
+        auth_id = session.scalar(select(Authorization.id))
+        sub_id = session.scalar(select(Submission.id))
+    original, replay = (r for r in rows(services) if r.route == "/fhir/Claim/$submit")
+    cr = first.get_json()["entry"][0]["resource"]["id"]
+    named = [f"ClaimResponse/{cr}", f"authorization/{auth_id}"]
+    assert original.entities == named
+    assert replay.entities == named
+    assert original.detail is None
+    assert replay.detail == f"replayed the answer to submission {sub_id}"
