@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from fhirauth.access import check_submitter
+from fhirauth.auth import audit
 from fhirauth.conformance import validate_bundle
 from fhirauth.decision.decide import AaaError
 from fhirauth.decision.essentials import INPUT_ERROR, MISSING_DATA, missing_decision_data
@@ -125,18 +126,29 @@ def _script_or_seen(
     it sent this content before. Nothing that was never stored is found, so a malformed body
     goes on to its 400. A replay is checked against the submitter's registrations as the first
     sending was (they may have changed since), without the R4 models: the same content passed
-    them then."""
-    with services.sessions() as session:
+    them then. A replay's audit row is written in the transaction that found it."""
+    with services.sessions.begin() as session:
         if services.settings.sandbox:
             script = repository.pending_script(session, principal.id)
             if script is not None:
                 return script, None
         seen = repository.find_submission(session, principal.id, digest) if digest else None
-    if seen is None:
-        return None, None
-    if not principal.anonymous:
-        check_submitter(principal, parse_bundle(data, models=False))
+        if seen is None:
+            return None, None
+        if not principal.anonymous:
+            check_submitter(principal, parse_bundle(data, models=False))
+        audit.record_in(
+            session,
+            [f"ClaimResponse/{seen.claim_response_id}", f"authorization/{seen.authorization_id}"],
+            services.clock(),
+            replayed(seen.submission_id),
+        )
     return None, _replay(seen)
+
+
+def replayed(submission_id: str) -> str:
+    """The audit detail of a request answered with what an earlier one was."""
+    return f"replayed the answer to submission {submission_id}"
 
 
 def _replay(seen: repository.Replay) -> SubmitResult:
