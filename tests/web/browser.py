@@ -1,5 +1,5 @@
 """Headless Chromium for the console's browser tests: the app served on
-loopback, a driver, and screenshots saved under docs/screenshots/ (README shows two).
+loopback, a driver, and screenshots saved under build/screenshots/ (or FHIRAUTH_SCREENSHOTS).
 
 Chromium and ChromeDriver come from the OS packages (``chromium``, ``chromium-driver``);
 ``.ci/run`` installs them. Without them these tests skip, saying so.
@@ -24,7 +24,9 @@ from werkzeug.serving import make_server
 
 from tests.conftest import ROOT
 
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+# A test run saves its screenshots out of the source tree (build/ is ignored); the README's
+# pictures are renewed on purpose: FHIRAUTH_SCREENSHOTS=docs/screenshots.
+SCREENSHOTS = ROOT / os.environ.get("FHIRAUTH_SCREENSHOTS", "build/screenshots")
 
 
 def _found() -> tuple[str, str] | None:
@@ -70,7 +72,7 @@ def chromium() -> Iterator[WebDriver]:
 
 
 def screenshot(driver: WebDriver, name: str) -> Path:
-    """The whole page as docs/screenshots/NAME.png (the window grown to the page's height)."""
+    """The whole page as NAME.png under SCREENSHOTS (the window grown to the page's height)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     height = driver.execute_script("return document.documentElement.scrollHeight")
     driver.set_window_size(1280, max(700, min(int(height) + 20, 4000)))

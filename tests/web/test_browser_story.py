@@ -2,7 +2,7 @@
 submits a request that pends; a reviewer made with ``fhirauth users add`` signs in, finds it in
 the queue, opens its case and approves it; the EHR's rest-hook receiver gets the notification
 and ``$inquire`` gives the same decision, recorded under the reviewer. The pages are saved as
-screenshots under docs/screenshots/."""
+screenshots under build/screenshots/."""
 
 from __future__ import annotations
 
