@@ -99,7 +99,8 @@ def parse_request(body: bytes | str | dict[str, Any]) -> PasRequest:
 def parse_bundle(data: Any, *, models: bool = True) -> PasRequest:
     """Parse what :func:`request_bundle` read. ``models=False`` leaves out the check against
     the R4 models (most of the cost) for content known to have passed it: a submission as
-    stored, or a resubmission with the same content hash as one."""
+    stored, or a resubmission with the same content hash as one. Such content's warnings were
+    stored with it, so the walk over every reference that finds some is left out too."""
     entries, issues, warnings = collection_entries(data, "A PAS request Bundle", models=models)
 
     claim = entries[0]
@@ -139,7 +140,8 @@ def parse_bundle(data: Any, *, models: bool = True) -> PasRequest:
     if issues:
         raise Invalid(issues)
 
-    warnings += _unresolved_deeper_references(claim, entries, index, set(found))
+    if models:
+        warnings += _unresolved_deeper_references(claim, entries, index, set(found))
 
     def one(path: str) -> Entry:
         return found[path][0]
