@@ -136,8 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     uneven = [r for r in results.rows if lopsided(r.split, plan.connections)]
     if uneven:
         print(
-            f"WARNING: in {len(uneven)} row(s) one gunicorn worker held every connection "
-            f"in each of its {plan.tries} run(s) (column conns): those rows measure one worker"
+            f"WARNING: in {len(uneven)} row(s) one gunicorn worker held most connections "
+            f"in each of its {plan.tries} run(s) (column conns): those rows are low"
         )
     busy = [r for r in results.rows if r.others > OTHERS_WARN]
     if busy:

@@ -28,17 +28,17 @@ class Plan:
     connections: int
     workers: int
     memory: bool
-    tries: int = MAX_TRIES  # runs of a row whose connections all fell on one worker
+    tries: int = MAX_TRIES  # runs of a row whose connections fell lopsided on the workers
     floor_twice: bool = True
 
 
 def measure(
     gen: Generator, server: Server, spec: Spec, plan: Plan, config: str, results: Results
 ) -> None:
-    """One row. gunicorn's workers accept connections as they come, and now and then one
-    worker takes all of the clients' keep-alive connections, leaving the other idle: the
-    floor then does 2,000 instead of 5,000 GET/s on 2 cores. Such a run measures a server of
-    one worker, so it is run again (at most ``plan.tries`` times)."""
+    """One row. The kernel spreads the clients' keep-alive connections over the workers'
+    sockets by a hash, and now and then one worker gets most of them while the other idles.
+    Such a run measures less than the server, so it is run again (at most ``plan.tries``
+    times)."""
     if plan.warmup:
         gen.run(server.base, spec, plan.warmup, plan.connections)
     for _ in range(plan.tries):
@@ -75,8 +75,13 @@ def wait_idle(server: Server, timeout: float = 10.0) -> None:
 
 
 def lopsided(counts: tuple[int, ...], connections: int) -> bool:
-    """A worker without a connection when there were enough for each."""
-    return len(counts) > 1 and connections >= len(counts) and min(counts) == 0
+    """A worker holding more than one connection over its share (6+2 or worse of 8 on 2
+    workers). The worker with 6 serves them on one interpreter while the other idles: such
+    rows came out up to a quarter below comparable rows at 4+4, more than the differences
+    the targets compare (authentication on within 10 % of off)."""
+    if len(counts) < 2 or connections < len(counts):
+        return False
+    return max(counts) > -(-connections // len(counts)) + 1
 
 
 def run_floor(
