@@ -38,7 +38,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
             start_worker_thread(app.extensions["fhirauth"])
         # What start-up built (policies, profiles, models: about 200,000 objects) lives as
         # long as the worker. Left in the collector's oldest generation, every full collection
-        # walked it again: 60-70 ms pauses in the middle of requests, most of $submit's p99.
+        # walked it again: 60-70 ms pauses in the middle of requests (seen with gc.callbacks).
         gc.freeze()
         return app
 
