@@ -12,7 +12,7 @@ from typing import Any
 
 from fhirauth.fhir.bundle import parse_request
 from fhirauth.policy.codes import CPT, HCPCS, NDC, X12_SERVICE_TYPE
-from fhirauth.policy.context import ItemContext, claim_contexts
+from fhirauth.policy.context import ItemContext, request_contexts
 from fhirauth.policy.engine import evaluate_item
 from fhirauth.policy.loader import Policy
 
@@ -132,22 +132,7 @@ def build_contexts() -> list[tuple[str, ItemContext, str]]:
     base = json.loads(EXAMPLE.read_text(encoding="utf-8"))
     out = []
     for s in SCENARIOS:
-        req = parse_request(_bundle(s, base))
-
-        def resolve(ref: Any, req: Any = req) -> dict[str, Any] | None:
-            if not isinstance(ref, dict) or not isinstance(ref.get("reference"), str):
-                return None
-            found = req.resolve(ref["reference"], req.claim)
-            return found[0].resource if len(found) == 1 else None
-
-        coverage = req.coverages[0].resource if req.coverages else {}
-        contexts = claim_contexts(
-            req.claim.resource,
-            patient=req.patient.resource,
-            coverage=coverage,
-            resolve=resolve,
-            today=date(2026, 12, 7),
-        )
+        contexts = request_contexts(parse_request(_bundle(s, base)), date(2026, 12, 7))
         assert len(contexts) == len(s.expect), s.name
         out += [(s.name, ctx, want) for ctx, want in zip(contexts, s.expect, strict=True)]
     return out

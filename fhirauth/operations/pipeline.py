@@ -34,18 +34,16 @@ from fhirauth.decision.decide import AaaError, Decision, ItemDecision, decide
 from fhirauth.decision.response import Naming, claim_response, response_bundle
 from fhirauth.fhir.bundle import PasRequest
 from fhirauth.fhir.extensions import extension_value
-from fhirauth.fhir.references import resolve_one
 from fhirauth.membership import Eligibility, Membership, member_id
 from fhirauth.notifications.outbox import record_change
 from fhirauth.policy import (
     Policy,
     PolicySet,
     RuleResult,
-    claim_contexts,
     evaluate_item,
     is_expedited,
 )
-from fhirauth.policy.context import ItemContext, is_cancelled, requested_dates
+from fhirauth.policy.context import ItemContext, is_cancelled, request_contexts, requested_dates
 from fhirauth.policy.loader import NoPolicy
 from fhirauth.principal import Principal
 from fhirauth.services import Services
@@ -105,14 +103,7 @@ def evaluate(
     """Policy and membership for every item of a parsed request; stores nothing."""
     claim = req.claim.resource
     coverage = req.coverages[0].resource if req.coverages else {}
-
-    def resolve(ref: Any) -> dict[str, Any] | None:
-        found = resolve_one(ref, req.claim, req.index)
-        return found.resource if found is not None else None
-
-    contexts = claim_contexts(
-        claim, patient=req.patient.resource, coverage=coverage, resolve=resolve, today=today
-    )
+    contexts = request_contexts(req, today)
     starts = [c.requested[0] for c in contexts if c.requested]
     service_date = min(starts) if starts else today
     coverage_path = req.coverages[0].path if req.coverages else req.claim.path

@@ -13,7 +13,9 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from fhirauth.fhir.bundle import PasRequest
 from fhirauth.fhir.extensions import PAS, codings, extension_value, extensions
+from fhirauth.fhir.references import resolve_one
 from fhirauth.fhir.systems import LOINC, canonical
 
 # X12 UM06 level of service: U urgent, 03 emergency. PAS has no expedited flag (REQUIREMENTS §9
@@ -264,6 +266,22 @@ def diagnosis_code(
         code = condition.get("code")
         return code if isinstance(code, dict) else None
     return None
+
+
+def request_contexts(req: PasRequest, today: date) -> list[ItemContext]:
+    """One context per item of a parsed PAS request, its references resolved in the Bundle."""
+
+    def resolve(ref: Any) -> dict[str, Any] | None:
+        found = resolve_one(ref, req.claim, req.index)
+        return found.resource if found is not None else None
+
+    return claim_contexts(
+        req.claim.resource,
+        patient=req.patient.resource,
+        coverage=req.coverages[0].resource if req.coverages else {},
+        resolve=resolve,
+        today=today,
+    )
 
 
 def claim_contexts(

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from fhirauth.fhir.bundle import PasRequest, parse_request
-from fhirauth.policy import ItemContext, Policy, claim_contexts, load_policies
+from fhirauth.policy import ItemContext, Policy, load_policies
+from fhirauth.policy.context import request_contexts as context_of_request
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -76,19 +77,7 @@ def contexts(bundle: dict[str, Any], today: date = TODAY) -> list[ItemContext]:
 
 
 def request_contexts(req: PasRequest, today: date = TODAY) -> list[ItemContext]:
-    def resolve(ref: Any) -> dict[str, Any] | None:
-        if not isinstance(ref, dict) or not isinstance(ref.get("reference"), str):
-            return None
-        found = req.resolve(ref["reference"], req.claim)
-        return found[0].resource if len(found) == 1 else None
-
-    return claim_contexts(
-        req.claim.resource,
-        patient=req.patient.resource,
-        coverage=req.coverages[0].resource if req.coverages else {},
-        resolve=resolve,
-        today=today,
-    )
+    return context_of_request(req, today)
 
 
 def context(bundle: dict[str, Any], sequence: int = 1, today: date = TODAY) -> ItemContext:

@@ -15,9 +15,8 @@ import yaml
 
 from fhirauth.errors import Invalid
 from fhirauth.fhir.bundle import parse_request
-from fhirauth.fhir.references import resolve_one
 from fhirauth.policy.conditions import VARIABLES, Condition, compile_condition
-from fhirauth.policy.context import claim_contexts
+from fhirauth.policy.context import request_contexts
 from fhirauth.policy.fastpath import Defer, compile_fast
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -217,20 +216,7 @@ def _example_contexts() -> list[dict[str, Any]]:
             req = parse_request(path.read_bytes())
         except Invalid:  # not a PAS request bundle (an inquiry, an attachment...)
             continue
-
-        def resolve(ref: Any, req: Any = req) -> dict[str, Any] | None:
-            found = resolve_one(ref, req.claim, req.index)
-            return found.resource if found is not None else None
-
-        coverage = req.coverages[0].resource if req.coverages else {}
-        contexts = claim_contexts(
-            req.claim.resource,
-            patient=req.patient.resource,
-            coverage=coverage,
-            resolve=resolve,
-            today=date(2026, 12, 1),
-        )
-        out += [c.variables for c in contexts]
+        out += [c.variables for c in request_contexts(req, date(2026, 12, 1))]
     return out
 
 
