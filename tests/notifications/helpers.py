@@ -13,12 +13,15 @@ from typing import Any
 
 import orjson
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
 from fhirauth.fhir.bundle import parse_request
 from fhirauth.notifications import outbox
 from fhirauth.notifications.topic import FILTER_CRITERIA, PAS_TOPIC, PAYLOAD_CONTENT
 from fhirauth.services import Services
+from fhirauth.store.models import Authorization
 from tests.conftest import EXAMPLES
+from tests.pas import review_actions
 
 FHIR_JSON = "application/fhir+json"
 WAIT = 20.0  # the longest any test waits for something to arrive
@@ -330,3 +333,24 @@ def subscribed(client: FlaskClient, receiver: Receiver, *filters: str) -> str:
     assert receiver.arrivals[0].kind == "handshake"
     wait_until(lambda: client.get(f"/fhir/Subscription/{sub_id}").get_json()["status"] == "active")
     return sub_id
+
+
+@dataclass(frozen=True)
+class Pended:
+    request: dict[str, Any]  # the request Bundle sent
+    answer: dict[str, Any]  # the pended PAS response
+    actions: dict[int, str]  # item sequence -> review action (all A4)
+    authorization_id: str
+
+
+def pend_mri(client: FlaskClient, services: Services) -> Pended:
+    """Submit pend-mri-brain.json, whose items all pend for review, as the only request."""
+    request = json.loads((EXAMPLES / "pend-mri-brain.json").read_text())
+    answer = client.post(
+        "/fhir/Claim/$submit", data=json.dumps(request), content_type=FHIR_JSON
+    ).get_json()
+    actions = review_actions(answer)
+    assert set(actions.values()) == {"A4"}
+    with services.sessions() as session:
+        auth_id = session.scalars(select(Authorization.id)).one()
+    return Pended(request, answer, actions, auth_id)

@@ -8,16 +8,14 @@ import json
 
 from fhir.resources.R4B.bundle import Bundle
 from flask.testing import FlaskClient
-from sqlalchemy import select
 
 from fhirauth.membership import member_id
 from fhirauth.notifications.settings import NotificationSettings
 from fhirauth.notifications.worker import start_worker_thread
 from fhirauth.services import Services
 from fhirauth.store.models import Authorization
-from tests.conftest import EXAMPLES
 from tests.inquiries import inquiry_of
-from tests.notifications.helpers import FHIR_JSON, WAIT, Receiver, subscribed
+from tests.notifications.helpers import FHIR_JSON, WAIT, Receiver, pend_mri, subscribed
 from tests.pas import assert_pas_response, review_actions
 
 pytest_plugins = ("tests.notifications.fixtures",)
@@ -29,18 +27,11 @@ def test_pended_request_approved_by_a_reviewer_is_pushed_to_the_subscriber(
     receiver: Receiver,
     notify: NotificationSettings,
 ) -> None:
-    request = json.loads((EXAMPLES / "pend-mri-brain.json").read_text())
     worker = start_worker_thread(nservices, settings=notify)
     try:
         subscribed(nclient, receiver, "org-identifier=NSNEURO")
-
-        pended = nclient.post(
-            "/fhir/Claim/$submit", data=json.dumps(request), content_type=FHIR_JSON
-        ).get_json()
-        actions = review_actions(pended)
-        assert set(actions.values()) == {"A4"}
-        with nservices.sessions() as session:
-            auth_id = session.scalars(select(Authorization.id)).one()
+        pended = pend_mri(nclient, nservices)
+        request, actions, auth_id = pended.request, pended.actions, pended.authorization_id
         reviewer = {"npi": "1922067835"}  # who decides is the caller
         asked = nclient.post(
             f"/admin/review/{auth_id}/decisions",

@@ -23,10 +23,9 @@ from fhirauth.cli import main
 from fhirauth.notifications.settings import NotificationSettings
 from fhirauth.notifications.worker import start_worker_thread
 from fhirauth.services import Services
-from fhirauth.store.models import Authorization, DecisionEvent
-from tests.conftest import EXAMPLES
+from fhirauth.store.models import DecisionEvent
 from tests.inquiries import inquiry_of
-from tests.notifications.helpers import FHIR_JSON, WAIT, Receiver, subscribed
+from tests.notifications.helpers import FHIR_JSON, WAIT, Receiver, pend_mri, subscribed
 from tests.pas import review_actions
 from tests.web.browser import csp_violations, screenshot, serve, sign_in_as
 
@@ -49,17 +48,11 @@ def test_a_reviewer_signs_in_finds_the_case_decides_it_and_the_ehr_is_notified(
     notify: NotificationSettings,
     runner: CliRunner,
 ) -> None:
-    request = json.loads((EXAMPLES / "pend-mri-brain.json").read_text())
     worker = start_worker_thread(nservices, settings=notify)
     try:
         subscribed(nclient, receiver, "org-identifier=NSNEURO")
-        pended = nclient.post(
-            "/fhir/Claim/$submit", data=json.dumps(request), content_type=FHIR_JSON
-        ).get_json()
-        items = review_actions(pended)
-        assert set(items.values()) == {"A4"}
-        with nservices.sessions() as session:
-            auth_id = session.scalars(select(Authorization.id)).one()
+        pended = pend_mri(nclient, nservices)
+        request, items, auth_id = pended.request, pended.actions, pended.authorization_id
 
         added = runner.invoke(
             main,
@@ -77,7 +70,7 @@ def test_a_reviewer_signs_in_finds_the_case_decides_it_and_the_ehr_is_notified(
 
         browser.find_element(By.LINK_TEXT, "Queue").click()
         row = browser.find_element(By.ID, f"case-{auth_id}")
-        assert pended["entry"][0]["resource"]["preAuthRef"] in row.text
+        assert pended.answer["entry"][0]["resource"]["preAuthRef"] in row.text
         screenshot(browser, "story-queue")
         row.find_element(By.TAG_NAME, "a").click()
         WebDriverWait(browser, 5).until(url_contains(f"/cases/{auth_id}"))
