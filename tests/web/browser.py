@@ -20,6 +20,9 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.wait import WebDriverWait
 from werkzeug.serving import make_server
 
 from tests.conftest import ROOT
@@ -91,11 +94,31 @@ def csp_violations(driver: WebDriver) -> list[str]:
     ]
 
 
+def follow(driver: WebDriver, element: WebElement) -> None:
+    """Click a link or submit button and wait until the page it leads to has replaced this one.
+
+    A click returns once the browser has dispatched it, not once the next page is loaded, so
+    a check made straight after it can still read the old page (CI saw the login page's URL
+    after signing in).
+    """
+    page = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(driver, 10).until(staleness_of(page))
+
+
 def sign_in_as(driver: WebDriver, root: str, username: str, password: str) -> None:
     driver.get(f"{root}/console/login")
     driver.find_element(By.NAME, "username").send_keys(username)
     driver.find_element(By.NAME, "password").send_keys(password)
-    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    follow(driver, driver.find_element(By.CSS_SELECTOR, "form button[type=submit]"))
 
 
-__all__ = ["SCREENSHOTS", "chromium", "csp_violations", "screenshot", "serve", "sign_in_as"]
+__all__ = [
+    "SCREENSHOTS",
+    "chromium",
+    "csp_violations",
+    "follow",
+    "screenshot",
+    "serve",
+    "sign_in_as",
+]

@@ -32,7 +32,7 @@ from tests.cases import (
 from tests.conftest import NOW
 from tests.notifications.helpers import subscription
 from tests.pas import review_actions
-from tests.web.browser import csp_violations, screenshot, serve, sign_in_as
+from tests.web.browser import csp_violations, follow, screenshot, serve, sign_in_as
 from tests.web.conftest import PASSWORD, add_staff
 
 RED = ("rgb(180, 35, 24)", "rgba(180, 35, 24, 1)")  # console.css --bad
@@ -66,27 +66,27 @@ def test_a_reviewer_decides_a_case_from_the_queue_in_a_browser(
     add_staff(services, "rita", "reviewer")
     sign_in_as(browser, root, "rita", PASSWORD)
 
-    browser.find_element(By.LINK_TEXT, "Queue").click()
+    follow(browser, browser.find_element(By.LINK_TEXT, "Queue"))
     overdue = browser.find_element(By.CSS_SELECTOR, f"tr#case-{late_id}.overdue td")
     assert overdue.value_of_css_property("color") in RED
     assert "overdue by 3 h" in browser.find_element(By.ID, f"case-{late_id}").text
     assert "3 d 21 h left" in browser.find_element(By.ID, f"case-{mixed}").text
     screenshot(browser, "queue")
 
-    browser.find_element(By.CSS_SELECTOR, f"tr#case-{late_id} a").click()
+    follow(browser, browser.find_element(By.CSS_SELECTOR, f"tr#case-{late_id} a"))
     link = browser.find_element(By.LINK_TEXT, "Diagnostic imaging study")
     browser.get(str(link.get_attribute("href")))  # the page opens it in a new tab
     assert browser.find_element(By.TAG_NAME, "h1").text == "MRI report"
     assert browser.title != "script ran"  # the sandbox kept the attachment's script off
 
     browser.get(f"{root}/console/queue")
-    browser.find_element(By.CSS_SELECTOR, f"tr#case-{mixed} a").click()
+    follow(browser, browser.find_element(By.CSS_SELECTOR, f"tr#case-{mixed} a"))
     assert browser.current_url == f"{root}/console/cases/{mixed}"
     assert "Jonah Elias Whitaker" in browser.find_element(By.ID, "patient").text
     screenshot(browser, "case")
     form = browser.find_element(By.CSS_SELECTOR, "#decide-3 form")
     form.find_element(By.NAME, "period_days").send_keys("30")
-    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    follow(browser, form.find_element(By.CSS_SELECTOR, "button[type=submit]"))
     assert "Item 3 approved" in browser.find_element(By.ID, "notice").text
     assert browser.find_elements(By.CSS_SELECTOR, "#decide-3") == []
     assert csp_violations(browser) == []

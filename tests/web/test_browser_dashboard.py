@@ -13,7 +13,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 
 from fhirauth.services import Services
 from tests.desk import Desk, build
-from tests.web.browser import csp_violations, screenshot, serve, sign_in_as
+from tests.web.browser import csp_violations, follow, screenshot, serve, sign_in_as
 from tests.web.conftest import PASSWORD, add_staff
 
 RED = ("rgb(180, 35, 24)", "rgba(180, 35, 24, 1)")  # console.css --bad, as a browser says it
@@ -39,7 +39,7 @@ def test_the_dashboard_and_metrics_pages_in_a_browser(
     assert len(browser.find_elements(By.CSS_SELECTOR, "svg.chart[role=img]")) == 4
     screenshot(browser, "dashboard")
 
-    browser.find_element(By.LINK_TEXT, "Metrics").click()
+    follow(browser, browser.find_element(By.LINK_TEXT, "Metrics"))
     assert "Prior authorization metrics, 2026" in browser.find_element(By.TAG_NAME, "h2").text
     link = browser.find_element(By.LINK_TEXT, "Download the metrics as CSV")
     assert link.get_attribute("href") == f"{root}/console/metrics.csv?year=2026"

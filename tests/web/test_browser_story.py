@@ -15,8 +15,6 @@ from flask import Flask
 from flask.testing import FlaskClient
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.expected_conditions import url_contains
-from selenium.webdriver.support.ui import WebDriverWait
 from sqlalchemy import select
 
 from fhirauth.cli import main
@@ -27,7 +25,7 @@ from fhirauth.store.models import DecisionEvent
 from tests.inquiries import inquiry_of
 from tests.notifications.helpers import FHIR_JSON, WAIT, Receiver, pend_mri, subscribed
 from tests.pas import review_actions
-from tests.web.browser import csp_violations, screenshot, serve, sign_in_as
+from tests.web.browser import csp_violations, follow, screenshot, serve, sign_in_as
 
 pytest_plugins = ("tests.notifications.fixtures",)
 
@@ -65,21 +63,21 @@ def test_a_reviewer_signs_in_finds_the_case_decides_it_and_the_ehr_is_notified(
         sign_in_as(browser, root, "rita", "a wrong password")
         assert "Wrong username or password" in browser.find_element(By.CSS_SELECTOR, ".error").text
         sign_in_as(browser, root, "rita", PASSWORD)
-        WebDriverWait(browser, 5).until(url_contains("/console/"))
+        assert browser.current_url == f"{root}/console/"
         screenshot(browser, "story-dashboard")
 
-        browser.find_element(By.LINK_TEXT, "Queue").click()
+        follow(browser, browser.find_element(By.LINK_TEXT, "Queue"))
         row = browser.find_element(By.ID, f"case-{auth_id}")
         assert pended.answer["entry"][0]["resource"]["preAuthRef"] in row.text
         screenshot(browser, "story-queue")
-        row.find_element(By.TAG_NAME, "a").click()
-        WebDriverWait(browser, 5).until(url_contains(f"/cases/{auth_id}"))
+        follow(browser, row.find_element(By.TAG_NAME, "a"))
+        assert browser.current_url == f"{root}/console/cases/{auth_id}"
         screenshot(browser, "story-case")
 
         for sequence in sorted(items):
             form = browser.find_element(By.ID, f"decide-{sequence}")
-            form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()  # Approve
-            WebDriverWait(browser, 5).until(url_contains(f"done=approve&item={sequence}"))
+            follow(browser, form.find_element(By.CSS_SELECTOR, "button[type=submit]"))  # Approve
+            assert f"done=approve&item={sequence}" in browser.current_url
         assert browser.find_elements(By.CSS_SELECTOR, ".decide") == []  # nothing left pended
         screenshot(browser, "case-decided")
 
