@@ -1,13 +1,18 @@
 """The case page: one authorization as a reviewer works it (``operations/casefile.py``), the
 documents received opened in the browser, a decision form per pended item, and for an
-administrator the assignment. Decisions are ``review.decide`` under the signed-in staff user;
-what the operation refuses (a final item, a reviewer's own denial under appeal, a form it
-cannot take) is said on the page as a sentence. The URL names the case by its opaque id only.
+administrator the reopening of a final item and the assignment. Decisions are
+``review.decide`` and reopenings ``review.reopen``, under the signed-in staff user; what the
+operation refuses (a final item, a reviewer's own denial under appeal, an item pended
+already, a form it cannot take) is said on the page as a sentence. The URL names the case by
+its opaque id only.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Response, abort, g, make_response, redirect, request
+from sqlalchemy.orm import Session
 
 from fhirauth.auth import staff as staff_accounts
 from fhirauth.errors import FhirError, NotFound
@@ -30,6 +35,7 @@ from fhirauth.web.case_forms import (
     assignee_of,
     decision_of,
     reason_codes,
+    reopen_reason_of,
 )
 
 # What an attachment may do once opened: nothing but show itself. ``sandbox`` puts it in an
@@ -103,6 +109,28 @@ def case_document(auth_id: str, number: int) -> Response:
     return resp
 
 
+def _change_item(
+    auth_id: str, sequence: int, done: str, change: Callable[[Session, str], object]
+) -> Response:
+    """Run ``change`` on the case (by its id) in one transaction: a redirect to the case page
+    saying ``done``, or the page with the operation's refusal as a sentence."""
+    svc = services()
+    try:
+        with svc.sessions.begin() as session:
+            auth_id = review.find(session, auth_id).id
+            change(session, auth_id)
+    except NotFound:
+        abort(404)
+    except FhirError as exc:
+        what, verb = (
+            ("reopening of", "reopened") if done == "reopen" else ("decision on", "decided")
+        )
+        g.audit_detail = f"console: {what} item {sequence} refused ({exc.status})"
+        return _render(auth_id, error=f"Item {sequence} was not {verb}: {exc}", status=exc.status)
+    g.audit_detail = f"console: item {sequence} {ACTION_LABELS[done]}"
+    return redirect(f"{CASE_URL.format(id=auth_id)}?done={done}&item={sequence}", 303)
+
+
 @bp.post("/cases/<auth_id>/items/<int:sequence>/decide")
 def case_decide(auth_id: str, sequence: int) -> Response:
     _audit(auth_id)
@@ -117,21 +145,35 @@ def case_decide(auth_id: str, sequence: int) -> Response:
     except FormError as exc:
         g.audit_detail = f"console: decision on item {sequence} refused: incomplete form"
         return _render(auth_id, error=str(exc), status=400)
+    principal, reviewer = staff_principal(), staff_reviewer()
+    return _change_item(
+        auth_id,
+        sequence,
+        choice.action,
+        lambda session, key: review.decide(session, key, choice, principal, svc, reviewer=reviewer),
+    )
+
+
+@bp.post("/cases/<auth_id>/items/<int:sequence>/reopen")
+@admin_only
+def case_reopen(auth_id: str, sequence: int) -> Response:
+    """An administrator puts a final item back to pended, for a reason kept in the trace."""
+    _audit(auth_id)
+    svc = services()
     try:
-        with svc.sessions.begin() as session:
-            auth = review.find(session, auth_id)
-            review.decide(
-                session, auth.id, choice, staff_principal(), svc, reviewer=staff_reviewer()
-            )
-            auth_id = auth.id
-    except NotFound:
-        abort(404)
-    except FhirError as exc:
-        g.audit_detail = f"console: decision on item {sequence} refused ({exc.status})"
-        return _render(auth_id, error=f"Item {sequence} was not decided: {exc}", status=exc.status)
-    g.audit_detail = f"console: item {sequence} {ACTION_LABELS[choice.action]}"
-    url = f"{CASE_URL.format(id=auth_id)}?done={choice.action}&item={sequence}"
-    return redirect(url, 303)
+        reason = reopen_reason_of(request.form, sequence)
+    except FormError as exc:
+        g.audit_detail = f"console: reopening of item {sequence} refused: incomplete form"
+        return _render(auth_id, error=str(exc), status=400)
+    principal, reviewer = staff_principal(), staff_reviewer()
+    return _change_item(
+        auth_id,
+        sequence,
+        "reopen",
+        lambda session, key: review.reopen(
+            session, key, sequence, reason, principal, svc, reviewer=reviewer
+        ),
+    )
 
 
 @bp.post("/cases/<auth_id>/assign")

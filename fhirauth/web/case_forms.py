@@ -1,7 +1,7 @@
-"""The case page's forms: a reviewer's decision on one pended item and an administrator's
-assignment, read and checked with marshmallow (the admin API's checks, from
-operations/review_input.py, as HTML forms send them: text fields, empty ones meaning "not
-given"), and the X12 886 reason codes a denial chooses from."""
+"""The case page's forms: a reviewer's decision on one pended item, an administrator's
+reopening of a final one and assignment, read and checked with marshmallow (the admin API's
+checks, from operations/review_input.py, as HTML forms send them: text fields, empty ones
+meaning "not given"), and the X12 886 reason codes a denial chooses from."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ ACTION_LABELS = {
     "modify": "partially approved (modified)",
     "deny": "denied",
     "request-info": "pended for more information",
+    "reopen": "reopened: pended (A4) again, to be decided",
 }
 
 
@@ -129,6 +130,24 @@ def decision_of(
         reason=data["reason"].strip() if data["reason"] else None,
         documents=tuple(data["documents"]),
     )
+
+
+class ReopenForm(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    reason = fields.String(
+        required=True, validate=[validate.Length(max=2000), checks.said, checks.plain]
+    )
+
+
+def reopen_reason_of(form: Mapping[str, Any], sequence: int) -> str:
+    """Why a final item is reopened (kept in the decision trace, not sent to the provider)."""
+    try:
+        reason = ReopenForm().load({k: v for k, v in form.items() if k != "csrf"})["reason"]
+    except ValidationError as exc:
+        raise FormError(f"Item {sequence} was not reopened: {_sentence(exc.messages)}.") from None
+    return str(reason).strip()
 
 
 class AssignForm(Schema):

@@ -1,6 +1,6 @@
-"""Generated inputs for the console's forms: signing in and out, the decision and assignment
-forms of a case, the playground and its scripts. Every answer is below 500 and a refusal is a
-page; nothing a form carries reaches the fault handler."""
+"""Generated inputs for the console's forms: signing in and out, the decision, reopen and
+assignment forms of a case, the playground and its scripts. Every answer is below 500 and a
+refusal is a page; nothing a form carries reaches the fault handler."""
 
 from __future__ import annotations
 
@@ -98,6 +98,17 @@ def test_decision_forms(desk: tuple[Probe, str, str]) -> None:
     run()
 
 
+def test_reopen_form(desk: tuple[Probe, str, str]) -> None:
+    probe, csrf, case = desk
+
+    @FUZZ
+    @given(form=_form(("reason",)), item=st.sampled_from(["1", "2", "3", "9999"]))
+    def run(form: dict[str, Any], item: str) -> None:
+        _send(probe, f"/console/cases/{case}/items/{item}/reopen", _encoded(form, csrf))
+
+    run()
+
+
 def test_assignment_form(desk: tuple[Probe, str, str]) -> None:
     probe, csrf, case = desk
 
@@ -133,7 +144,11 @@ def test_raw_bodies_and_sign_out(desk: tuple[Probe, str, str]) -> None:
     @FUZZ
     @given(body=st.binary(max_size=300))
     def run(body: bytes) -> None:
-        for url in ("/console/playground", f"/console/cases/{case}/items/3/decide"):
+        for url in (
+            "/console/playground",
+            f"/console/cases/{case}/items/3/decide",
+            f"/console/cases/{case}/items/2/reopen",
+        ):
             _send(probe, url, body)
 
     run()

@@ -30,6 +30,7 @@ FUZZED = {
     ("POST", "/console/login"),  # test_console.py
     ("POST", "/console/logout"),
     ("POST", "/console/cases/<auth_id>/items/<int:sequence>/decide"),
+    ("POST", "/console/cases/<auth_id>/items/<int:sequence>/reopen"),
     ("POST", "/console/cases/<auth_id>/assign"),
     ("POST", "/console/playground"),
     ("POST", "/console/playground/scripts"),

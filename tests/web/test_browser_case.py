@@ -102,3 +102,31 @@ def test_a_reviewer_decides_a_case_from_the_queue_in_a_browser(
         ).all()
     assert event.payload is not None
     assert review_actions(orjson.loads(event.payload))[3] == "A1"
+
+
+def test_an_admin_reopens_a_decided_item_in_a_browser(
+    browser: WebDriver, root: str, client: FlaskClient, services: Services
+) -> None:
+    answer = submit(client, MIXED)
+    mixed = auth_id(services, answer)
+    add_staff(services, "ada", "admin")
+    sign_in_as(browser, root, "ada", PASSWORD)
+    browser.get(f"{root}/console/cases/{mixed}")
+    follow(browser, browser.find_element(By.CSS_SELECTOR, "#decide-3 button[type=submit]"))
+    assert "Item 3 approved" in browser.find_element(By.ID, "notice").text
+
+    reopen = browser.find_element(By.ID, "reopen-3")
+    reopen.find_element(By.TAG_NAME, "summary").click()  # opens the form in place
+    reason = reopen.find_element(By.NAME, "reason")
+    assert reason.is_displayed()
+    reason.send_keys("Peer-to-peer review asked for by the medical director")
+    screenshot(browser, "case-reopen")
+    follow(browser, reopen.find_element(By.CSS_SELECTOR, "button[type=submit]"))
+    assert "Item 3 reopened: pended (A4) again" in browser.find_element(By.ID, "notice").text
+    assert browser.find_element(By.ID, "decide-3").is_displayed()
+    assert browser.find_elements(By.ID, "reopen-3") == []
+    assert csp_violations(browser) == []
+    cr_id = answer["entry"][0]["resource"]["id"]
+    cr = client.get(f"/fhir/ClaimResponse/{cr_id}").get_json()
+    assert cr["meta"]["versionId"] == "3"
+    assert review_actions({"entry": [{"resource": cr}]})[3] == "A4"

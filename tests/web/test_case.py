@@ -289,3 +289,79 @@ def test_an_html_attachment_opens_sandboxed_and_a_text_one_as_itself(
     csp = [d.strip() for d in opened.headers["Content-Security-Policy"].split(";")]
     assert "sandbox" in csp and "default-src 'none'" in csp
     assert desk.get(f"/console/cases/{auth}/documents/2").status_code == 404
+
+
+# Reopening from the console: an administrator's, with a reason, as POST /admin/review/<key>/reopen.
+
+
+def test_an_admin_reopens_a_final_item_and_a_reviewer_decides_it_again(
+    console: Callable[..., Console],
+    client: FlaskClient,
+    services: Services,
+    mixed: tuple[str, dict[str, Any]],
+) -> None:
+    auth, answer = mixed
+    rita, ada = console(), console("admin")
+    assert (
+        rita.post(f"/console/cases/{auth}/items/3/decide", {"action": "approve"}).status_code == 303
+    )
+    page = text(ada.get(f"/console/cases/{auth}"))
+    assert f'action="/console/cases/{auth}/items/3/reopen"' in page
+    assert 'id="decide-3"' not in page
+
+    resp = ada.post(f"/console/cases/{auth}/items/3/reopen", {"reason": "Peer review asked"})
+    assert resp.status_code == 303
+    assert resp.headers["Location"] == f"/console/cases/{auth}?done=reopen&item=3"
+    page = text(ada.get(resp.headers["Location"]))
+    assert "Item 3 reopened: pended (A4) again" in page and 'id="decide-3"' in page
+    cr = current(client, answer)
+    assert cr["meta"]["versionId"] == "3" and action_of(cr, 3) == "A4"
+    assert "Peer review asked" not in str(cr)  # the reason is the payer's, in the trace
+    with services.sessions() as session:
+        event = session.scalars(select(DecisionEvent).order_by(DecisionEvent.id.desc())).first()
+        assert event is not None and event.action == "A4"
+        assert event.trace["why"] == "Peer review asked" and event.trace["reopened_from"] == "A1"
+        assert event.trace["reviewer"] == "ada (console)"
+        row = session.scalars(select(AuditRecord).where(AuditRecord.route.like("%/reopen"))).one()
+        assert row.agent == "staff:ada" and row.detail.startswith("console: item 3 reopened")
+
+    assert rita.post(f"/console/cases/{auth}/items/3/decide", {**DENIAL}).status_code == 303
+    cr = current(client, answer)
+    assert cr["meta"]["versionId"] == "4" and action_of(cr, 3) == "A3"
+
+
+def test_a_reviewer_has_no_reopen_form_and_is_refused_one(
+    console: Callable[..., Console], client: FlaskClient, mixed: tuple[str, dict[str, Any]]
+) -> None:
+    auth, answer = mixed
+    rita = console()
+    assert "/reopen" not in text(rita.get(f"/console/cases/{auth}"))
+    resp = rita.post(f"/console/cases/{auth}/items/2/reopen", {"reason": "I changed my mind"})
+    assert resp.status_code == 403
+    assert current(client, answer)["meta"]["versionId"] == "1"
+
+
+@pytest.mark.parametrize(
+    ("item", "form", "status", "said"),
+    [
+        (2, {}, 400, "Item 2 was not reopened: reason: Missing data"),
+        (2, {"reason": "   "}, 400, "Item 2 was not reopened: reason: say why, in words"),
+        (2, {"reason": "Audit\x07"}, 400, "control characters are not allowed"),
+        (3, {"reason": "Audit"}, 409, "Item 3 was not reopened: item 3 of"),
+        (9, {"reason": "Audit"}, 400, "has no item 9"),
+    ],
+)
+def test_a_reopening_that_cannot_be_done_changes_nothing_and_says_why(
+    console: Callable[..., Console],
+    client: FlaskClient,
+    mixed: tuple[str, dict[str, Any]],
+    item: int,
+    form: dict[str, str],
+    status: int,
+    said: str,
+) -> None:
+    auth, answer = mixed
+    resp = console("admin").post(f"/console/cases/{auth}/items/{item}/reopen", form)
+    assert resp.status_code == status
+    assert said in text(resp) and "Traceback" not in text(resp)
+    assert current(client, answer)["meta"]["versionId"] == "1"
