@@ -158,6 +158,9 @@ def test_serve_announces_sandbox_warns_of_gaps_logs_json_with_request_ids_and_no
     assert warnings[1].startswith("WARNING: member roster: plan SILVER (1 member)")
     records = [json.loads(ln) for ln in lines if ln.startswith("{")]
     assert any(r["logger"] == "gunicorn.error" for r in records)
+    # The worker built the R4 model classes before its first request, not in it.
+    (warmed,) = [r for r in records if "R4 model classes built" in r["message"]]
+    assert warmed["logger"] == "fhirauth.serve"
     (access,) = [r for r in records if r.get("request_id") == "probe-1"]
     assert access["logger"] == "fhirauth.access" and access["path"] == "/fhir/metadata"
     assert access["status"] == 200 and access["client_id"] == "anonymous"

@@ -69,6 +69,10 @@ class Registry:
     def __contains__(self, url: object) -> bool:
         return isinstance(url, str) and unversioned(url) in self.profiles
 
+    def resource_types(self) -> set[str]:
+        """The resource types the loaded profiles constrain."""
+        return {p.type for p in self.profiles.values() if p.kind == "resource"}
+
     def owns(self, url: str) -> bool:
         """Whether ``url`` lies in a namespace whose definitions we hold (an unknown
         extension there is an error, not a missing dependency)."""

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from fhirauth.fhir.bundle import model_issues
-from fhirauth.fhir.json_rules import ends_before_start, json_issues
+from fhirauth.fhir.json_rules import ends_before_start, json_issues, load_models
 from tests.conftest import EXAMPLES
 
 CLAIM = json.loads((EXAMPLES / "modify-wheelchair.json").read_text())["entry"][0]["resource"]
@@ -190,3 +190,11 @@ def test_a_primitive_where_an_element_belongs_is_refused_at_it() -> None:
         ("Subscription.channel.endpoint",),
     ]
     assert "FHIR Element" in issues[0].diagnostics and "FHIR url" in issues[1].diagnostics
+
+
+def test_loading_a_resource_model_builds_every_element_class_it_holds() -> None:
+    names = {model.__name__ for model in load_models(["Claim"])}
+    held = {"Claim", "ClaimItem", "ClaimInsurance", "ClaimDiagnosis", "CodeableConcept"}
+    assert held | {"Coding", "Reference", "Extension", "Period", "Money", "Quantity"} <= names
+    assert "ClaimItemDetailSubDetail" in names  # three levels down
+    assert "Patient" not in names and "Bundle" not in names  # referred to or around, not held
