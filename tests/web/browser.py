@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -99,11 +100,13 @@ def follow(driver: WebDriver, element: WebElement) -> None:
 
     A click returns once the browser has dispatched it, not once the next page is loaded, so
     a check made straight after it can still read the old page (CI saw the login page's URL
-    after signing in).
+    after signing in). While the documents change, ChromeDriver may answer the staleness probe
+    with "Node with given id does not belong to the document" instead of a stale element: the
+    wait asks again.
     """
     page = driver.find_element(By.TAG_NAME, "html")
     element.click()
-    WebDriverWait(driver, 10).until(staleness_of(page))
+    WebDriverWait(driver, 30, ignored_exceptions=(WebDriverException,)).until(staleness_of(page))
 
 
 def sign_in_as(driver: WebDriver, root: str, username: str, password: str) -> None:
