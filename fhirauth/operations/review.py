@@ -275,6 +275,23 @@ def _state(action: str) -> str:
     return f"{action}, {REVIEW_ACTIONS.get(action, action).lower()}"
 
 
+class FinalItem(FhirError):
+    """A decision on an item that is final (409): changing it is a reopen. ``state`` lets the
+    console say so in its own words, pointing at its form rather than at the API."""
+
+    def __init__(self, key: str, sequence: int, action: str) -> None:
+        self.state = _state(action)
+        super().__init__(
+            conflict(
+                f"item {sequence} of {key} is final ({self.state}): only a pended item (A4) "
+                f"is decided. To change a final decision, reopen it first: POST "
+                f'/admin/review/{key}/reopen with {{"item": {sequence}, "reason": "..."}} '
+                f"(fhirauth review reopen {key} --item {sequence} --reason TEXT)"
+            ).issues,
+            409,
+        )
+
+
 def decide(
     session: Session,
     key: str,
@@ -289,12 +306,7 @@ def decide(
     console user; by default the reviewer is the calling client."""
     auth, row = _reviewable(session, key, choice.sequence, principal)
     if row.review_action != PENDED:
-        raise conflict(
-            f"item {row.sequence} of {key} is final ({_state(row.review_action)}): only a "
-            f"pended item (A4) is decided. To change a final decision, reopen it first: POST "
-            f'/admin/review/{key}/reopen with {{"item": {row.sequence}, "reason": "..."}} '
-            f"(fhirauth review reopen {key} --item {row.sequence} --reason TEXT)"
-        )
+        raise FinalItem(key, row.sequence, row.review_action)
     reviewer = reviewer or reviewer_for(session, principal, npi)
     appeal = appeals.open_appeal(session, auth.id)
     if appeal is not None and row.sequence in appeals.items_of(appeal):

@@ -126,7 +126,13 @@ def _change_item(
             ("reopening of", "reopened") if done == "reopen" else ("decision on", "decided")
         )
         g.audit_detail = f"console: {what} item {sequence} refused ({exc.status})"
-        return _render(auth_id, error=f"Item {sequence} was not {verb}: {exc}", status=exc.status)
+        why = str(exc)
+        if isinstance(exc, review.FinalItem):
+            why = (
+                f"it is final ({exc.state}); an administrator reopens it first "
+                f"(Reopen item {sequence}, below)"
+            )
+        return _render(auth_id, error=f"Item {sequence} was not {verb}: {why}", status=exc.status)
     g.audit_detail = f"console: item {sequence} {ACTION_LABELS[done]}"
     return redirect(f"{CASE_URL.format(id=auth_id)}?done={done}&item={sequence}", 303)
 

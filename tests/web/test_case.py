@@ -178,7 +178,9 @@ def test_a_final_item_cannot_be_decided_again_and_the_page_says_so(
     again = desk.post(f"/console/cases/{auth}/items/3/decide", {**DENIAL})
     assert again.status_code == 409
     html = text(again)
-    assert "Item 3 was not decided: item 3 of" in html and "is final" in html
+    assert "Item 3 was not decided: it is final (A1, certified in total)" in html
+    assert "an administrator reopens it first (Reopen item 3, below)" in html
+    assert "/admin/review" not in html  # the API's hint is for API clients
     assert "Traceback" not in html
     assert action_of(current(client, answer), 3) == "A1"
 
